@@ -1,0 +1,39 @@
+#pragma once
+// The subcommands of the `avatar` program. Each lives in its own cmd_*.cpp file and registers
+// itself through one add_*_command() function; main.cpp parses, sets up logging and threads, and
+// runs the one command the user chose.
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace avatar::cli {
+
+// Flags common to every subcommand (accepted before or after the subcommand name).
+struct GlobalOptions {
+    int threads = 0;  // 0 = all hardware threads
+    bool verbose = false;
+    bool quiet = false;
+    bool json = false;
+};
+
+// A registered subcommand: its CLI11 parser and what runs it (returns the exit status).
+struct Command {
+    CLI::App* parser = nullptr;
+    std::function<int()> run;
+};
+
+using CommandList = std::vector<Command>;
+
+void add_system_info_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_info_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_check_reference_command(CLI::App& app, const GlobalOptions& global,
+                                 CommandList& commands);
+void add_transcode_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+
+// Prints `value` as indented JSON on stdout.
+void print_json(const nlohmann::json& value);
+
+}  // namespace avatar::cli

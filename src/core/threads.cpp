@@ -1,0 +1,32 @@
+#include "core/threads.h"
+
+#include <ATen/Parallel.h>
+#include <opencv2/core/utility.hpp>
+
+#include <thread>
+
+namespace avatar {
+
+int hardware_threads() {
+    const unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 1 : static_cast<int>(n);
+}
+
+int set_threads(int threads) {
+    const int n = threads > 0 ? threads : hardware_threads();
+    at::set_num_threads(n);
+    // The inter-op pool can be sized only once, before first use; later calls are refused by
+    // LibTorch, which is harmless here (we do not use inter-op parallelism for correctness).
+    static bool interop_set = false;
+    if (!interop_set) {
+        try {
+            at::set_num_interop_threads(n);
+        } catch (const std::exception&) {
+        }
+        interop_set = true;
+    }
+    cv::setNumThreads(n);
+    return n;
+}
+
+}  // namespace avatar
