@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -22,8 +23,8 @@ namespace avatar {
 // Element types of the format that LibTorch can hold.
 enum class SafetensorsDType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
-const char* dtype_name(SafetensorsDType dtype);     // "F32", ...
-size_t dtype_size(SafetensorsDType dtype);          // bytes per element
+const char* dtype_name(SafetensorsDType dtype);  // "F32", ...
+size_t dtype_size(SafetensorsDType dtype);       // bytes per element
 torch::ScalarType to_torch(SafetensorsDType dtype);
 // Throws Error(subject, ...) for a torch dtype the format cannot hold.
 SafetensorsDType from_torch(torch::ScalarType type, const std::string& subject);
@@ -46,14 +47,15 @@ struct SafetensorsHeader {
 
 // Parses and validates a complete safetensors buffer of `size` bytes. `subject` names the source
 // in error messages (usually the path). This is the function the fuzzer drives.
-SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size,
+SafetensorsHeader parse_safetensors_header(const uint8_t* data,
+                                           size_t size,
                                            const std::string& subject);
 
 // An open, validated safetensors file. Tensors alias the read-only mapping (zero copy when the
 // data is aligned for its dtype, a copy otherwise); the mapping stays alive while any tensor or
 // the file object refers to it.
 class SafetensorsFile {
-public:
+  public:
     static SafetensorsFile open(const std::filesystem::path& path);
     // Wraps an in-memory buffer (tests, fuzzing, data received over the network).
     static SafetensorsFile from_bytes(std::vector<uint8_t> bytes, std::string subject);
@@ -68,9 +70,10 @@ public:
     torch::Tensor get(const std::string& name) const;
     uint64_t data_bytes() const;  // size of the data section
 
-private:
+  private:
     struct Storage;
-    SafetensorsFile(std::shared_ptr<Storage> storage, SafetensorsHeader header,
+    SafetensorsFile(std::shared_ptr<Storage> storage,
+                    SafetensorsHeader header,
                     std::string subject);
 
     std::shared_ptr<Storage> storage_;
@@ -90,7 +93,12 @@ TensorMap load_safetensors(const std::filesystem::path& path);
 void save_safetensors(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-void save_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
+void save_safetensors(const std::filesystem::path& path,
+                      const TensorMap& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+// Makes `save_safetensors(path, {{"w", w}, {"b", b}})` unambiguous (and ordered as written).
+void save_safetensors(const std::filesystem::path& path,
+                      std::initializer_list<std::pair<std::string, torch::Tensor>> tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace avatar

@@ -4,7 +4,6 @@
 #include "core/error.h"
 
 namespace avatar::cli {
-void add_info_command(CLI::App&, const GlobalOptions&, CommandList&) {}
 void add_check_reference_command(CLI::App&, const GlobalOptions&, CommandList&) {}
 void add_transcode_command(CLI::App&, const GlobalOptions&, CommandList&) {}
 }  // namespace avatar::cli
