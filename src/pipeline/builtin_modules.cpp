@@ -2,13 +2,16 @@
 
 #include <mutex>
 
+#include "nn/stylegan2_reference_cases.h"
+
 namespace avatar {
 
 void register_builtin_modules() {
     static std::once_flag once;
     std::call_once(once, [] {
         // Engines and face nets add their registration calls here as they land
-        // (e.g. nn::register_stylegan2_reference_cases(), engines::dpe::register_model()).
+        // (e.g. engines::dpe::register_model()).
+        nn::register_stylegan2_reference_cases();
     });
 }
 

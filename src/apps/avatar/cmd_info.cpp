@@ -4,6 +4,7 @@
 #include <string>
 
 #include "apps/avatar/commands.h"
+#include "core/model_registry.h"
 #include "core/safetensors.h"
 
 namespace avatar::cli {
@@ -49,8 +50,11 @@ nlohmann::json describe(const SafetensorsFile& file) {
     info["tensor_count"] = file.tensors().size();
     info["parameter_count"] = parameters;
     info["data_bytes"] = file.data_bytes();
-    // MODEL-REGISTRY: the model-registry engineer adds the "detected model" here, e.g.
-    //   info["detected_model"] = ModelRegistry::instance().detect(file) ...
+    if (const auto detection = ModelRegistry::instance().detect(file)) {
+        info["detected_model"] = {{"model", detection->model}, {"config", detection->config}};
+    } else {
+        info["detected_model"] = nullptr;
+    }
     return info;
 }
 
@@ -61,7 +65,13 @@ void print_text(const nlohmann::json& info) {
     }
     const int width = static_cast<int>(std::min<size_t>(name_width, 72));
     std::printf("%s\n", info["file"].get<std::string>().c_str());
-    // MODEL-REGISTRY: print the "detected model" line here (from info["detected_model"]).
+    const auto& detected = info["detected_model"];
+    if (detected.is_null()) {
+        std::printf("model: not recognised (no registered model matches these tensors)\n");
+    } else {
+        std::printf("model: %s, config %s\n", detected["model"].get<std::string>().c_str(),
+                    detected["config"].dump().c_str());
+    }
     std::printf("\n%-*s  %-5s  %-24s  %12s\n", width, "name", "dtype", "shape", "bytes");
     for (const auto& t : info["tensors"]) {
         std::printf("%-*s  %-5s  %-24s  %12llu\n", width, t["name"].get<std::string>().c_str(),

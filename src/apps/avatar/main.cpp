@@ -34,15 +34,20 @@ int main(int argc, char** argv) {
         "avatar.cpp: editable, animatable portrait avatars (DPE, OTAvatar, 3DFlowRenderer, "
         "InvertAvatar, PVP) on LibTorch.\nRun `avatar COMMAND --help` for the flags of a command.",
         "avatar"};
-    app.set_version_flag("--version", std::string("avatar ") + kVersion + " (" + kGitDescribe + ")");
+    app.set_version_flag("--version",
+                         std::string("avatar ") + kVersion + " (" + kGitDescribe + ")");
     app.require_subcommand(1, 1);
     app.fallthrough();
+    // Parse errors, like every other error, are one line; subcommands inherit this.
+    app.failure_message([](const CLI::App*, const CLI::Error& e) {
+        return "avatar: error: " + std::string(e.what()) + " (see --help)\n";
+    });
 
     cli::GlobalOptions global;
     app.add_option("-t,--threads", global.threads,
                    "CPU threads for LibTorch and OpenCV (default: all " +
                        std::to_string(hardware_threads()) + " cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Range(0, 4096));
     app.add_flag("-v,--verbose", global.verbose, "Debug logging");
     app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors; no progress display");
     app.add_flag("--json", global.json, "Print the result as JSON on stdout");
@@ -56,17 +61,29 @@ int main(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
+        // An unknown command reaches CLI11 as a stray argument; name it plainly.
+        bool known_command = argc <= 1 || argv[1][0] == '-';
+        for (const auto* sub : app.get_subcommands({})) {
+            known_command = known_command || sub->get_name() == argv[1];
+        }
+        if (!known_command) {
+            std::fprintf(stderr, "avatar: error: unknown command '%s' (see avatar --help)\n",
+                         argv[1]);
+            return 2;
+        }
         return app.exit(e);
     }
 
     set_log_level(global.verbose ? LogLevel::kDebug
-                                 : global.quiet ? LogLevel::kWarning : LogLevel::kInfo);
+                  : global.quiet ? LogLevel::kWarning
+                                 : LogLevel::kInfo);
     Progress::set_enabled(!global.quiet);
     try {
         set_threads(global.threads);
         register_builtin_modules();
         for (const auto& command : commands) {
-            if (command.parser->parsed()) return command.run();
+            if (command.parser->parsed())
+                return command.run();
         }
         return report("no command given (see avatar --help)");
     } catch (const Error& e) {
