@@ -23,7 +23,9 @@ std::string format_seconds(double s) {
 }
 }  // namespace
 
-void Progress::set_enabled(bool enabled) { g_enabled = enabled; }
+void Progress::set_enabled(bool enabled) {
+    g_enabled = enabled;
+}
 
 Progress::Progress(std::string label, int64_t total, std::string unit)
     : label_(std::move(label)),
@@ -33,15 +35,19 @@ Progress::Progress(std::string label, int64_t total, std::string unit)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+    finish();
+}
 
 void Progress::advance(int64_t n) {
     done_ += n;
-    if (!g_enabled) return;
+    if (!g_enabled)
+        return;
     const auto now = std::chrono::steady_clock::now();
     const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
     if (tty_) {
-        if (since_draw >= 0.1) draw(false);
+        if (since_draw >= 0.1)
+            draw(false);
         return;
     }
     const int decile = total_ > 0 ? static_cast<int>(10 * done_ / total_) : -1;
@@ -52,13 +58,17 @@ void Progress::advance(int64_t n) {
 }
 
 void Progress::finish() {
-    if (finished_) return;
+    if (finished_)
+        return;
     finished_ = true;
-    if (g_enabled) draw(true);
+    // A plain-line log already shows the last state if nothing happened since it was printed.
+    if (g_enabled && (tty_ || done_ != last_drawn_done_))
+        draw(true);
 }
 
 void Progress::draw(bool final_line) {
     last_draw_ = std::chrono::steady_clock::now();
+    last_drawn_done_ = done_;
     const double elapsed = std::chrono::duration<double>(last_draw_ - start_).count();
     const double rate = elapsed > 0 ? done_ / elapsed : 0.0;
     std::string line = label_ + " ";
@@ -71,11 +81,11 @@ void Progress::draw(bool final_line) {
             line += "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "] ";
         }
         const double eta = rate > 0 ? (total_ - done_) / rate : 0.0;
+        const bool show_eta = !final_line && done_ < total_;
         std::snprintf(buf, sizeof buf, "%3.0f%% %lld/%lld %s, %.1f %s/s, %s elapsed%s%s",
-                      100 * fraction, static_cast<long long>(done_),
-                      static_cast<long long>(total_), unit_.c_str(), rate, unit_.c_str(),
-                      format_seconds(elapsed).c_str(), final_line ? "" : ", ETA ",
-                      final_line ? "" : format_seconds(eta).c_str());
+                      100 * fraction, static_cast<long long>(done_), static_cast<long long>(total_),
+                      unit_.c_str(), rate, unit_.c_str(), format_seconds(elapsed).c_str(),
+                      show_eta ? ", ETA " : "", show_eta ? format_seconds(eta).c_str() : "");
     } else {
         std::snprintf(buf, sizeof buf, "%lld %s, %.1f %s/s, %s elapsed",
                       static_cast<long long>(done_), unit_.c_str(), rate, unit_.c_str(),

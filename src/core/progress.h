@@ -8,7 +8,7 @@
 namespace avatar {
 
 class Progress {
-public:
+  public:
     // `total` <= 0 when the amount of work is unknown (then counts and rate are shown).
     Progress(std::string label, int64_t total, std::string unit = "items");
     ~Progress();
@@ -22,13 +22,14 @@ public:
     // Globally silences every progress display (e.g. for tests or --quiet).
     static void set_enabled(bool enabled);
 
-private:
+  private:
     void draw(bool final_line);
 
     std::string label_;
     std::string unit_;
     int64_t total_;
     int64_t done_ = 0;
+    int64_t last_drawn_done_ = -1;
     bool finished_ = false;
     bool tty_;
     int last_decile_ = -1;

@@ -112,6 +112,27 @@ OutputCheck compare(const std::string& name,
                     const torch::Tensor& expected,
                     Tolerance tolerance);
 
+// Collects the checks of one case: inputs by the names of spec["inputs"], outputs by the labels
+// of spec["outputs"], intermediates by their tensor keys; tolerances from the spec.
+class CaseChecker {
+  public:
+    CaseChecker(const ReferenceFixture& fixture, const nlohmann::json& spec)
+        : fixture_(fixture), spec_(spec) {}
+
+    torch::Tensor input(const std::string& name) const;
+    torch::Tensor reference(const std::string& key) const { return fixture_.tensor(key, &spec_); }
+    // Compares with the reference tensor that spec["outputs"][label] names.
+    void output(const std::string& label, const torch::Tensor& actual);
+    // Compares with the reference tensor `key` (an intermediate), at the case's tolerance.
+    void intermediate(const std::string& key, const torch::Tensor& actual);
+    std::vector<OutputCheck> results() const { return checks_; }
+
+  private:
+    const ReferenceFixture& fixture_;
+    const nlohmann::json& spec_;
+    std::vector<OutputCheck> checks_;
+};
+
 // ---- running a folder ----
 
 struct CaseOutcome {

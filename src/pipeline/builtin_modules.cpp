@@ -2,7 +2,7 @@
 
 #include <mutex>
 
-#include "nn/stylegan2_reference_cases.h"
+#include "nn/stylegan2_registration.h"
 
 namespace avatar {
 
@@ -12,6 +12,7 @@ void register_builtin_modules() {
         // Engines and face nets add their registration calls here as they land
         // (e.g. engines::dpe::register_model()).
         nn::register_stylegan2_reference_cases();
+        nn::register_stylegan2_model();
     });
 }
 
