@@ -145,16 +145,18 @@ TensorInfo parse_entry(const std::string& name, const json& value, const std::st
     const json& shape = value.at("shape");
     check(shape.is_array(), subject, who + ": shape must be an array");
     uint64_t numel = 1;
+    // LibTorch computes contiguous strides as products of the non-zero sizes, so those must not
+    // overflow either, even when a zero size makes the tensor empty.
+    uint64_t stride_span = dtype_size(info.dtype);
     for (const auto& dim : shape) {
         const uint64_t d = as_u64(dim, subject, who + ": shape entry");
-        check(d <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), subject,
-              who + ": shape entry too large");
         check(!__builtin_mul_overflow(numel, d, &numel), subject,
               who + ": shape product overflows");
+        check(!__builtin_mul_overflow(stride_span, std::max<uint64_t>(d, 1), &stride_span) &&
+                  stride_span <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()),
+              subject, who + ": shape product overflows");
         info.shape.push_back(static_cast<int64_t>(d));
     }
-    check(numel <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()), subject,
-          who + ": too many elements");
     uint64_t bytes = 0;
     check(!__builtin_mul_overflow(numel, static_cast<uint64_t>(dtype_size(info.dtype)), &bytes),
           subject, who + ": byte size overflows");

@@ -27,6 +27,7 @@ constexpr int64_t kMaxImageSide = 1 << 20;
 // cannot make us allocate or recurse without bound.
 constexpr size_t kMaxFrameRank = 6;
 constexpr int64_t kMaxDim = int64_t{1} << 24;
+constexpr int64_t kMaxElements = int64_t{1} << 28;  // per JSON channel
 
 // ---- channel schema -------------------------------------------------------------------------
 
@@ -467,9 +468,12 @@ struct JsonReader {
         check(!shape_json.empty() && shape_json.size() <= kMaxFrameRank + 1, subject,
               who + ": shape must be [frames, ...] with at most 6 per-frame dimensions");
         std::vector<int64_t> dims;
+        int64_t span = 1;  // product of the non-zero sizes: LibTorch's strides must not overflow
         for (const auto& d : shape_json) {
             const int64_t n = integer(d, who + " shape entry");
             check(n >= 0 && n <= kMaxDim, subject, who + ": shape entry out of range");
+            span *= std::max<int64_t>(n, 1);  // <= 2^52 before the check below
+            check(span <= kMaxElements, subject, who + ": shape out of range");
             dims.push_back(n);
         }
         std::vector<double> floats;
@@ -616,12 +620,15 @@ Motion coefficient_motion(torch::Tensor rows,
     check(rows.size(1) > 0, subject, "coefficient rows are empty");
     check(torch::isfinite(rows).all().item<bool>(), subject,
           "coefficients hold NaN or infinite values");
+    rows = rows.to(torch::kFloat32).contiguous();
+    check(torch::isfinite(rows).all().item<bool>(), subject,
+          "coefficients exceed the float32 range");
     Motion motion;
     motion.fps = options.fps;
     motion.frame_count = rows.size(0);
     motion.layout =
         options.layout.empty() ? guess_coefficient_layout(rows.size(1)) : options.layout;
-    motion.channels[channel::kCoefficients] = rows.to(torch::kFloat32).contiguous();
+    motion.channels[channel::kCoefficients] = rows;
     validate_motion(motion, subject);
     return motion;
 }

@@ -217,6 +217,10 @@ TEST(Safetensors, MalformedHeadersAreNamedErrors) {
     expect_rejected(R"({"a":{"dtype":"F64","shape":[2305843009213693952],)"
                     R"("data_offsets":[0,4]}})",
                     four, "overflow");
+    // Empty, but LibTorch's strides for it would overflow.
+    expect_rejected(R"({"a":{"dtype":"F32","shape":[0,4611686018427387904,8],)"
+                    R"("data_offsets":[0,0]}})",
+                    {}, "overflow");
     expect_rejected(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", four, "needs 8");
     expect_rejected(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", four,
                     "end before begin");

@@ -289,6 +289,8 @@ TEST(MotionFile, MalformedNpy) {
     expect_npy_error(bytes, "version 4");
     const float nan[2] = {1, std::numeric_limits<float>::quiet_NaN()};
     expect_npy_error(make_npy("<f4", "(2,)", nan, 8), "NaN");
+    const double huge[1] = {1e300};
+    expect_npy_error(make_npy("<f8", "(1,)", huge, 8), "float32 range");
     std::string dict = "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }";
     std::vector<uint8_t> structured = {
         0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(dict.size()), 0};
