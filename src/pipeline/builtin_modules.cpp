@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "engines/pvp/registration.h"
 #include "nn/stylegan2_registration.h"
 
 namespace avatar {
@@ -13,6 +14,7 @@ void register_builtin_modules() {
         // (e.g. engines::dpe::register_model()).
         nn::register_stylegan2_reference_cases();
         nn::register_stylegan2_model();
+        engines::pvp::register_pvp();
     });
 }
 
