@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include "engines/dpe/registration.h"
 #include "engines/otavatar/registration.h"
 #include "engines/pvp/registration.h"
 #include "nn/stylegan2_registration.h"
@@ -17,6 +18,7 @@ void register_builtin_modules() {
         nn::register_stylegan2_model();
         engines::pvp::register_pvp();
         engines::otavatar::register_otavatar();
+        engines::dpe::register_dpe();
     });
 }
 
