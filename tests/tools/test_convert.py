@@ -192,6 +192,27 @@ class ConvertTest(unittest.TestCase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.assertIn("result: pass", check.stdout)
 
+    @unittest.skipUnless(CLI and os.path.isfile(os.path.join(SHARED, "reference", "dpe", "config.json")),
+                         "needs the avatar program and the shared dpe fixture")
+    def test_dpe_training_checkpoint_reproduces_the_fixture(self):
+        # The official training code saves {'gen', 'dis', 'g_optim', 'd_optim', 'args'}.
+        fixture = os.path.join(SHARED, "reference", "dpe")
+        weights, _ = read_safetensors(os.path.join(fixture, "weights.safetensors"))
+        src = os.path.join(self.dir, "dpe.pt")
+        torch.save({"gen": weights, "dis": {"convs.0.0.weight": torch.randn(2, 3, 1, 1)},
+                    "g_optim": {"state": {}, "param_groups": [{"lr": 0.002}]},
+                    "d_optim": {"state": {}, "param_groups": []},
+                    "args": argparse.Namespace(size=256, latent_dim_motion=20)}, src)
+        copy = os.path.join(self.dir, "fixture")
+        os.mkdir(copy)
+        for name in ("config.json", "cases.safetensors"):
+            shutil.copy(os.path.join(fixture, name), copy)
+        result = run(src, os.path.join(copy, "weights.safetensors"), "--key", "gen")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        check = subprocess.run([CLI, "-q", "check-reference", copy], capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertIn("result: pass", check.stdout)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
