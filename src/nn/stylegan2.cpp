@@ -26,18 +26,25 @@ StyleGAN2Config StyleGAN2Config::detect_from_weights(const SafetensorsFile& file
         return file.info(prefix + name).shape;
     };
     StyleGAN2Config config;
-    check(!file.contains(prefix + "mapping.embed.weight"), subject,
-          "class-conditional StyleGAN2 generators (c_dim > 0) are not supported yet");
     config.mapping_layers = 0;
     while (
         file.contains(prefix + "mapping.fc" + std::to_string(config.mapping_layers) + ".weight")) {
         ++config.mapping_layers;
     }
     check(config.mapping_layers > 0, subject, "not a StyleGAN2 generator: no mapping.fc0.weight");
-    config.z_dim = shape("mapping.fc0.weight").at(1);
     config.w_dim =
         shape("mapping.fc" + std::to_string(config.mapping_layers - 1) + ".weight").at(0);
     config.c_dim = 0;
+    config.embed_features = 0;
+    if (file.contains(prefix + "mapping.embed.weight")) {
+        // fc0 reads cat[z, embed(c)], so z_dim is what remains of its input.
+        config.c_dim = shape("mapping.embed.weight").at(1);
+        config.embed_features = shape("mapping.embed.weight").at(0);
+    }
+    config.z_dim = shape("mapping.fc0.weight").at(1) - config.embed_features;
+    check(config.z_dim > 0, subject,
+          "mapping.fc0.weight is narrower than the embedding: generators without z are not "
+          "supported");
     config.img_channels = shape("synthesis.b4.torgb.weight").at(0);
     for (int64_t res = 4;
          file.contains(prefix + "synthesis.b" + std::to_string(res) + ".conv1.weight"); res *= 2) {
@@ -56,14 +63,17 @@ nlohmann::json StyleGAN2Config::to_json() const {
     nlohmann::json ch;
     for (const auto& [res, c] : channels)
         ch[std::to_string(res)] = c;
-    return {{"z_dim", z_dim},
-            {"c_dim", c_dim},
-            {"w_dim", w_dim},
-            {"img_resolution", img_resolution},
-            {"img_channels", img_channels},
-            {"mapping_layers", mapping_layers},
-            {"num_ws", num_ws()},
-            {"channels", ch}};
+    nlohmann::json out{{"z_dim", z_dim},
+                       {"c_dim", c_dim},
+                       {"w_dim", w_dim},
+                       {"img_resolution", img_resolution},
+                       {"img_channels", img_channels},
+                       {"mapping_layers", mapping_layers},
+                       {"num_ws", num_ws()},
+                       {"channels", ch}};
+    if (c_dim > 0)
+        out["embed_features"] = embed_features;
+    return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,9 +100,16 @@ torch::Tensor FullyConnectedLayerImpl::forward(const torch::Tensor& x) {
     return bias_act(x.matmul(w.t()), b, activation_);
 }
 
-MappingNetworkImpl::MappingNetworkImpl(const StyleGAN2Config& config) : num_ws_(config.num_ws()) {
+MappingNetworkImpl::MappingNetworkImpl(const StyleGAN2Config& config)
+    : c_dim_(config.c_dim), num_ws_(config.num_ws()) {
+    const int64_t embed_features = config.c_dim > 0 ? config.embed_features : 0;
+    if (config.c_dim > 0) {
+        check(embed_features > 0, "MappingNetwork", "c_dim > 0 needs embed_features > 0");
+        embed_ = register_module(
+            "embed", FullyConnectedLayer(config.c_dim, embed_features, Activation::kLinear, 1.0));
+    }
     for (int64_t i = 0; i < config.mapping_layers; ++i) {
-        const int64_t in = i == 0 ? config.z_dim : config.w_dim;
+        const int64_t in = i == 0 ? config.z_dim + embed_features : config.w_dim;
         layers_.push_back(register_module(
             "fc" + std::to_string(i), FullyConnectedLayer(in, config.w_dim, Activation::kLeakyReLU,
                                                           config.mapping_lr_multiplier)));
@@ -100,16 +117,43 @@ MappingNetworkImpl::MappingNetworkImpl(const StyleGAN2Config& config) : num_ws_(
     w_avg = register_buffer("w_avg", torch::zeros({config.w_dim}));
 }
 
+namespace {
+torch::Tensor normalize_2nd_moment(const torch::Tensor& x) {
+    return x * (x.square().mean(1, /*keepdim=*/true) + 1e-8).rsqrt();
+}
+}  // namespace
+
 torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z,
                                           double truncation_psi,
                                           std::optional<int64_t> truncation_cutoff,
                                           std::vector<torch::Tensor>* layer_outputs) {
-    auto x = z.to(torch::kFloat32);
-    x = x * (x.square().mean(1, /*keepdim=*/true) + 1e-8).rsqrt();  // normalize_2nd_moment
+    MappingTrace trace;
+    auto ws = forward(z, torch::Tensor(), truncation_psi, truncation_cutoff, &trace);
+    if (layer_outputs != nullptr)
+        *layer_outputs = std::move(trace.layers);
+    return ws;
+}
+
+torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z,
+                                          const torch::Tensor& c,
+                                          double truncation_psi,
+                                          std::optional<int64_t> truncation_cutoff,
+                                          MappingTrace* trace) {
+    auto x = normalize_2nd_moment(z.to(torch::kFloat32));
+    if (c_dim_ > 0) {
+        check(c.defined() && c.dim() == 2 && c.size(0) == z.size(0) && c.size(1) == c_dim_,
+              "MappingNetwork", "expects the conditioning c [N, " + std::to_string(c_dim_) + "]");
+        const auto embedded = embed_->forward(c.to(torch::kFloat32));
+        if (trace != nullptr)
+            trace->embed = embedded;
+        x = torch::cat({x, normalize_2nd_moment(embedded)}, 1);
+    }
+    if (trace != nullptr)
+        trace->fc_input = x;
     for (auto& layer : layers_) {
         x = layer->forward(x);
-        if (layer_outputs != nullptr)
-            layer_outputs->push_back(x);
+        if (trace != nullptr)
+            trace->layers.push_back(x);
     }
     x = x.unsqueeze(1).repeat({1, num_ws_, 1});
     if (truncation_psi != 1.0) {

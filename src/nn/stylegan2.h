@@ -23,14 +23,17 @@ struct StyleGAN2Config {
     int64_t img_resolution = 1024;
     int64_t img_channels = 3;
     int64_t mapping_layers = 8;
+    // Width of the camera/class embedding concatenated to z (c_dim > 0 only; w_dim officially).
+    int64_t embed_features = 0;
     double mapping_lr_multiplier = 0.01;  // not stored in checkpoints: the FFHQ value
     std::optional<double> conv_clamp;     // not stored in checkpoints: None for ffhq.pkl
     std::map<int64_t, int64_t> channels;  // resolution -> channels of block b{res}
 
     int64_t num_ws() const;  // 2 per block after b4, plus b4's conv and the last torgb
 
-    // Reads every size from tensor shapes under `prefix` (e.g. "" or "G_ema."); throws Error naming
-    // the file if the tensors are not a StyleGAN2 generator of the supported kind.
+    // Reads every size from tensor shapes under `prefix` (e.g. "", "G_ema." or EG3D's
+    // "backbone."); throws Error naming the file if the tensors are not a StyleGAN2 generator of
+    // the supported kind. A conditional mapping (mapping.embed) gives c_dim and embed_features.
     static StyleGAN2Config detect_from_weights(const SafetensorsFile& file,
                                                const std::string& prefix = "");
     nlohmann::json to_json() const;
@@ -57,21 +60,39 @@ class FullyConnectedLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(FullyConnectedLayer);
 
+// What the mapping network computed, for parity checks of intermediates.
+struct MappingTrace {
+    torch::Tensor embed;     // embed(c) before normalisation (c_dim > 0 only)
+    torch::Tensor fc_input;  // the input of fc0: norm(z), or cat[norm(z), norm(embed(c))]
+    std::vector<torch::Tensor> layers;  // fc0 .. fcN-1 outputs
+};
+
 class MappingNetworkImpl : public torch::nn::Module {
   public:
     explicit MappingNetworkImpl(const StyleGAN2Config& config);
-    // z [N, z_dim] -> ws [N, num_ws, w_dim]; truncation towards w_avg by psi, on the first
-    // `truncation_cutoff` ws only when given. `layer_outputs`, if given, receives fc0..fcN-1.
+    // z [N, z_dim] and, when c_dim > 0, the conditioning c [N, c_dim] (e.g. EG3D's 25-d camera)
+    // -> ws [N, num_ws, w_dim]; truncation towards w_avg by psi, on the first `truncation_cutoff`
+    // ws only when given.
+    torch::Tensor forward(const torch::Tensor& z,
+                          const torch::Tensor& c,
+                          double truncation_psi = 1.0,
+                          std::optional<int64_t> truncation_cutoff = std::nullopt,
+                          MappingTrace* trace = nullptr);
+    // The unconditional network (c_dim = 0). `layer_outputs`, if given, receives fc0..fcN-1.
     torch::Tensor forward(const torch::Tensor& z,
                           double truncation_psi = 1.0,
                           std::optional<int64_t> truncation_cutoff = std::nullopt,
                           std::vector<torch::Tensor>* layer_outputs = nullptr);
 
+    int64_t c_dim() const { return c_dim_; }
+    int64_t num_ws() const { return num_ws_; }
+
     torch::Tensor w_avg;
 
   private:
+    FullyConnectedLayer embed_{nullptr};  // "embed" in checkpoints; c_dim > 0 only
     std::vector<FullyConnectedLayer> layers_;
-    int64_t num_ws_;
+    int64_t c_dim_, num_ws_;
 };
 TORCH_MODULE(MappingNetwork);
 
