@@ -5,6 +5,7 @@
 #include "engines/dpe/registration.h"
 #include "engines/otavatar/registration.h"
 #include "engines/pvp/registration.h"
+#include "nn/eg3d/registration.h"
 #include "nn/stylegan2_registration.h"
 
 namespace avatar {
@@ -16,6 +17,7 @@ void register_builtin_modules() {
         // (e.g. engines::dpe::register_model()).
         nn::register_stylegan2_reference_cases();
         nn::register_stylegan2_model();
+        nn::eg3d::register_eg3d();
         engines::pvp::register_pvp();
         engines::otavatar::register_otavatar();
         engines::dpe::register_dpe();
