@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "core/model_registry.h"
 #include "core/reference_check.h"
+#include "metrics/benchmark.h"
 #include "nn/bias_act.h"
 #include "nn/modulated_conv.h"
 #include "nn/stylegan2.h"
@@ -145,6 +146,24 @@ void register_stylegan2_reference_cases() {
 namespace avatar::nn {
 
 void register_stylegan2_model() {
+    metrics::BenchmarkRegistry::instance().add(
+        {"stylegan2.synthesis1024",
+         "StyleGAN2-ADA FFHQ-1024 synthesis (official config, PVP's renderer), const noise",
+         "image",
+         [] {
+             StyleGAN2Config config;
+             for (int64_t res = 4; res <= 1024; res *= 2) {
+                 config.channels[res] = std::min<int64_t>(32768 / res, 512);
+             }
+             torch::manual_seed(0);
+             StyleGAN2Generator g(config);
+             g->eval();
+             auto ws = torch::randn({1, config.num_ws(), config.w_dim});
+             return std::function<void()>(
+                 [g, ws]() mutable { g->synthesis->forward(ws, NoiseMode::kConst, true); });
+         },
+         std::nullopt});
+
     ModelSpec spec;
     spec.name = "stylegan2-ada";
     spec.engine = "nn";

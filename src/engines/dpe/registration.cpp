@@ -4,6 +4,7 @@
 #include "core/model_registry.h"
 #include "core/reference_check.h"
 #include "engines/dpe/generator.h"
+#include "metrics/benchmark.h"
 
 namespace avatar::engines::dpe {
 namespace {
@@ -117,9 +118,64 @@ bool is_stage_case(const json& spec) {
     return false;
 }
 
+// One official-size generator with random weights, shared by the benchmarks (69 M parameters).
+Generator official_generator() {
+    static Generator generator = [] {
+        torch::manual_seed(0);
+        Generator g(DPEConfig::official());
+        g->eval();
+        return g;
+    }();
+    return generator;
+}
+
+torch::Tensor random_image() {
+    return torch::rand({1, 3, 256, 256}) * 2 - 1;
+}
+
+void register_benchmarks() {
+    auto& benches = metrics::BenchmarkRegistry::instance();
+    benches.add({"dpe.encoder", "DPE encoder on one 256x256 image (official size)", "image",
+                 [] {
+                     auto g = official_generator();
+                     auto image = random_image();
+                     return std::function<void()>([g, image]() mutable { g->encode(image); });
+                 },
+                 std::nullopt});
+    for (const auto& [stage_name, stage] : std::vector<std::pair<std::string, Stage>>{
+             {"exp", Stage::kExpression}, {"pose", Stage::kPose}, {"both", Stage::kBoth}}) {
+        const Stage s = stage;
+        benches.add({"dpe.frame." + stage_name,
+                     "DPE per driving frame, stage '" + stage_name +
+                         "', source encoded once beforehand (our pipeline)",
+                     "frame",
+                     [s] {
+                         auto g = official_generator();
+                         auto code = g->encode(random_image());
+                         auto driving = random_image();
+                         return std::function<void()>([g, code, driving, s]() mutable {
+                             g->render(code, g->motion(driving), s);
+                         });
+                     },
+                     std::nullopt});
+        benches.add({"dpe.forward." + stage_name,
+                     "DPE Generator.forward(source, driving, '" + stage_name +
+                         "') as the official demo runs it per frame (re-encodes the source)",
+                     "frame",
+                     [s] {
+                         auto g = official_generator();
+                         auto source = random_image(), driving = random_image();
+                         return std::function<void()>(
+                             [g, source, driving, s]() mutable { g->forward(source, driving, s); });
+                     },
+                     std::nullopt});
+    }
+}
+
 }  // namespace
 
 void register_dpe() {
+    register_benchmarks();
     auto& references = ReferenceRegistry::instance();
     references.add({"dpe", "engines::dpe::Encoder", named("enc"), run_encoder});
     references.add({"dpe", "engines::dpe direction basis", named("dir"), run_direction});
