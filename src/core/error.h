@@ -21,7 +21,8 @@ private:
 
 // Throws Error(subject, message) unless `condition` holds.
 inline void check(bool condition, const std::string& subject, const std::string& message) {
-    if (!condition) throw Error(subject, message);
+    if (!condition)
+        throw Error(subject, message);
 }
 
 }  // namespace avatar

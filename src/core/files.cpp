@@ -27,8 +27,8 @@ AtomicOutput::AtomicOutput(fs::path final_path) : final_path_(std::move(final_pa
     }
     check(!fs::is_directory(final_path_), final_path_.string(), "is a directory, expected a file");
     const std::string name = "." + final_path_.stem().string() + ".tmp-" +
-                             std::to_string(::getpid()) + "-" +
-                             std::to_string(g_temp_counter++) + final_path_.extension().string();
+                             std::to_string(::getpid()) + "-" + std::to_string(g_temp_counter++) +
+                             final_path_.extension().string();
     temp_path_ = parent / name;
 }
 
@@ -63,7 +63,8 @@ std::vector<uint8_t> read_file(const fs::path& path) {
     const auto size = static_cast<size_t>(in.tellg());
     in.seekg(0, std::ios::beg);
     std::vector<uint8_t> bytes(size);
-    if (size > 0) in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
+    if (size > 0)
+        in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));
     check(in.good(), path.string(), "read error");
     return bytes;
 }

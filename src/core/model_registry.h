@@ -33,7 +33,7 @@ struct ModelDetection {
 };
 
 class ModelRegistry {
-  public:
+public:
     static ModelRegistry& instance();
 
     // Throws Error if a model of that name is already registered.
@@ -50,7 +50,7 @@ class ModelRegistry {
     // under models_dir(). Throws Error naming the argument otherwise.
     std::filesystem::path resolve_weights(const std::string& name_or_path) const;
 
-  private:
+private:
     std::map<std::string, ModelSpec> models_;
     std::vector<std::string> order_;  // registration order, for detect()
 };

@@ -3,8 +3,8 @@
 // 15 s per translation unit on the CI machines. Only heavy, stable third-party headers belong here.
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <functional>

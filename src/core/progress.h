@@ -8,7 +8,7 @@
 namespace avatar {
 
 class Progress {
-  public:
+public:
     // `total` <= 0 when the amount of work is unknown (then counts and rate are shown).
     Progress(std::string label, int64_t total, std::string unit = "items");
     ~Progress();
@@ -22,7 +22,7 @@ class Progress {
     // Globally silences every progress display (e.g. for tests or --quiet).
     static void set_enabled(bool enabled);
 
-  private:
+private:
     void draw(bool final_line);
 
     std::string label_;

@@ -42,7 +42,7 @@ struct OutputCheck {
 
 // An opened fixture folder. Safetensors files are opened on first use and kept.
 class ReferenceFixture {
-  public:
+public:
     // Reads DIR/config.json; throws Error naming the file if it is missing or not a JSON object
     // with a "cases" array.
     static ReferenceFixture open(const std::filesystem::path& dir);
@@ -62,7 +62,7 @@ class ReferenceFixture {
     // cases.safetensors; "other.safetensors:key" reads another file of the folder.
     torch::Tensor tensor(const std::string& key, const nlohmann::json* case_spec = nullptr) const;
 
-  private:
+private:
     std::filesystem::path dir_;
     std::shared_ptr<nlohmann::json> config_;
     std::shared_ptr<std::map<std::string, SafetensorsFile>> files_;
@@ -80,7 +80,7 @@ struct ReferenceCaseHandler {
 };
 
 class ReferenceRegistry {
-  public:
+public:
     static ReferenceRegistry& instance();
 
     void add(ReferenceCaseHandler handler);
@@ -93,7 +93,7 @@ class ReferenceRegistry {
     const ReferenceCaseHandler* find(const std::string& fixture_id,
                                      const nlohmann::json& spec) const;
 
-  private:
+private:
     std::vector<ReferenceCaseHandler> handlers_;
     std::vector<std::pair<std::string, std::function<bool(const nlohmann::json&)>>> recognizers_;
 };
@@ -107,15 +107,13 @@ Tolerance tolerance_for(const nlohmann::json& spec, const std::string& output);
 
 // Compares elementwise in float64. Shapes must match exactly. A NaN passes only where the
 // reference holds a NaN too.
-OutputCheck compare(const std::string& name,
-                    const torch::Tensor& actual,
-                    const torch::Tensor& expected,
-                    Tolerance tolerance);
+OutputCheck compare(const std::string& name, const torch::Tensor& actual,
+                    const torch::Tensor& expected, Tolerance tolerance);
 
 // Collects the checks of one case: inputs by the names of spec["inputs"], outputs by the labels
 // of spec["outputs"], intermediates by their tensor keys; tolerances from the spec.
 class CaseChecker {
-  public:
+public:
     CaseChecker(const ReferenceFixture& fixture, const nlohmann::json& spec)
         : fixture_(fixture), spec_(spec) {}
 
@@ -127,7 +125,7 @@ class CaseChecker {
     void intermediate(const std::string& key, const torch::Tensor& actual);
     std::vector<OutputCheck> results() const { return checks_; }
 
-  private:
+private:
     const ReferenceFixture& fixture_;
     const nlohmann::json& spec_;
     std::vector<OutputCheck> checks_;

@@ -74,7 +74,7 @@ std::string quoted(const std::string& name) {
 // Rejects duplicate keys at every level (nlohmann silently keeps the last one, and the format
 // forbids duplicate tensor names) and nesting deeper than our schema allows.
 class StrictParseCallback {
-  public:
+public:
     explicit StrictParseCallback(const std::string& subject) : subject_(subject) {}
 
     bool operator()(int depth, json::parse_event_t event, json& parsed) {
@@ -100,7 +100,7 @@ class StrictParseCallback {
         return true;
     }
 
-  private:
+private:
     const std::string& subject_;
     std::vector<std::set<std::string>> keys_;
 };
@@ -201,8 +201,7 @@ int64_t TensorInfo::numel() const {
     return n;
 }
 
-SafetensorsHeader parse_safetensors_header(const uint8_t* data,
-                                           size_t size,
+SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size,
                                            const std::string& subject) {
     check(size >= 8, subject,
           "file too short for a safetensors header (" + std::to_string(size) + " bytes)");
@@ -279,8 +278,7 @@ struct SafetensorsFile::Storage {
     }
 };
 
-SafetensorsFile::SafetensorsFile(std::shared_ptr<Storage> storage,
-                                 SafetensorsHeader header,
+SafetensorsFile::SafetensorsFile(std::shared_ptr<Storage> storage, SafetensorsHeader header,
                                  std::string subject)
     : storage_(std::move(storage)), header_(std::move(header)), subject_(std::move(subject)) {
     for (size_t i = 0; i < header_.tensors.size(); ++i)
@@ -434,8 +432,7 @@ void save_safetensors(const fs::path& path,
     output.commit();
 }
 
-void save_safetensors(const fs::path& path,
-                      const TensorMap& tensors,
+void save_safetensors(const fs::path& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata) {
     save_safetensors(
         path, std::vector<std::pair<std::string, torch::Tensor>>(tensors.begin(), tensors.end()),

@@ -47,15 +47,14 @@ struct SafetensorsHeader {
 
 // Parses and validates a complete safetensors buffer of `size` bytes. `subject` names the source
 // in error messages (usually the path). This is the function the fuzzer drives.
-SafetensorsHeader parse_safetensors_header(const uint8_t* data,
-                                           size_t size,
+SafetensorsHeader parse_safetensors_header(const uint8_t* data, size_t size,
                                            const std::string& subject);
 
 // An open, validated safetensors file. Tensors alias the read-only mapping (zero copy when the
 // data is aligned for its dtype, a copy otherwise); the mapping stays alive while any tensor or
 // the file object refers to it.
 class SafetensorsFile {
-  public:
+public:
     static SafetensorsFile open(const std::filesystem::path& path);
     // Wraps an in-memory buffer (tests, fuzzing, data received over the network).
     static SafetensorsFile from_bytes(std::vector<uint8_t> bytes, std::string subject);
@@ -70,10 +69,9 @@ class SafetensorsFile {
     torch::Tensor get(const std::string& name) const;
     uint64_t data_bytes() const;  // size of the data section
 
-  private:
+private:
     struct Storage;
-    SafetensorsFile(std::shared_ptr<Storage> storage,
-                    SafetensorsHeader header,
+    SafetensorsFile(std::shared_ptr<Storage> storage, SafetensorsHeader header,
                     std::string subject);
 
     std::shared_ptr<Storage> storage_;
@@ -93,8 +91,7 @@ TensorMap load_safetensors(const std::filesystem::path& path);
 void save_safetensors(const std::filesystem::path& path,
                       const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-void save_safetensors(const std::filesystem::path& path,
-                      const TensorMap& tensors,
+void save_safetensors(const std::filesystem::path& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 // Makes `save_safetensors(path, {{"w", w}, {"b", b}})` unambiguous (and ordered as written).
 void save_safetensors(const std::filesystem::path& path,

@@ -302,11 +302,8 @@ void append_element(std::string& out, const torch::Tensor& flat, int64_t i) {
 }
 
 // Nested arrays for dims[level..], starting at flat element `offset`.
-void append_nested(std::string& out,
-                   const torch::Tensor& flat,
-                   torch::IntArrayRef dims,
-                   size_t level,
-                   int64_t& offset) {
+void append_nested(std::string& out, const torch::Tensor& flat, torch::IntArrayRef dims,
+                   size_t level, int64_t& offset) {
     if (level == dims.size()) {
         append_element(out, flat, offset++);
         return;
@@ -390,12 +387,8 @@ struct JsonReader {
     }
 
     // Fills `out` (flat, row-major) from nested arrays that must match `dims` exactly.
-    void fill(const json& node,
-              const std::vector<int64_t>& dims,
-              size_t level,
-              torch::ScalarType type,
-              std::vector<double>& floats,
-              std::vector<int64_t>& ints,
+    void fill(const json& node, const std::vector<int64_t>& dims, size_t level,
+              torch::ScalarType type, std::vector<double>& floats, std::vector<int64_t>& ints,
               const std::string& who) const {
         if (level == dims.size()) {
             element(node, type, floats, ints, who);
@@ -407,11 +400,8 @@ struct JsonReader {
             fill(item, dims, level + 1, type, floats, ints, who);
     }
 
-    void element(const json& node,
-                 torch::ScalarType type,
-                 std::vector<double>& floats,
-                 std::vector<int64_t>& ints,
-                 const std::string& who) const {
+    void element(const json& node, torch::ScalarType type, std::vector<double>& floats,
+                 std::vector<int64_t>& ints, const std::string& who) const {
         switch (type) {
             case torch::kFloat32:
             case torch::kFloat64:
@@ -614,8 +604,7 @@ void write_motion_safetensors(const fs::path& path, const Motion& motion) {
 
 // ---- coefficient files (.npy, .txt) ---------------------------------------------------------
 
-Motion coefficient_motion(torch::Tensor rows,
-                          const std::string& subject,
+Motion coefficient_motion(torch::Tensor rows, const std::string& subject,
                           const MotionImportOptions& options) {
     check(rows.size(1) > 0, subject, "coefficient rows are empty");
     check(torch::isfinite(rows).all().item<bool>(), subject,
@@ -636,7 +625,7 @@ Motion coefficient_motion(torch::Tensor rows,
 // A minimal reader of the Python literal that .npy headers hold:
 //   {'descr': '<f4', 'fortran_order': False, 'shape': (3, 257), }
 class PyLiteralParser {
-  public:
+public:
     PyLiteralParser(std::string_view text, const std::string& subject)
         : text_(text), subject_(subject) {}
 
@@ -689,7 +678,7 @@ class PyLiteralParser {
         return header;
     }
 
-  private:
+private:
     [[noreturn]] void fail(const std::string& message) const {
         throw Error(subject_, "npy: " + message);
     }
@@ -779,9 +768,7 @@ std::string guess_coefficient_layout(int64_t width) {
     }
 }
 
-Motion parse_coefficients_npy(const uint8_t* data,
-                              size_t size,
-                              const std::string& subject,
+Motion parse_coefficients_npy(const uint8_t* data, size_t size, const std::string& subject,
                               const MotionImportOptions& options) {
     static const uint8_t kMagic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
     check(size >= 10 && std::memcmp(data, kMagic, 6) == 0, subject,
@@ -851,8 +838,7 @@ Motion parse_coefficients_npy(const uint8_t* data,
     return coefficient_motion(rows, subject, options);
 }
 
-Motion parse_coefficients_txt(std::string_view text,
-                              const std::string& subject,
+Motion parse_coefficients_txt(std::string_view text, const std::string& subject,
                               const MotionImportOptions& options) {
     std::vector<double> values;
     int64_t width = -1;

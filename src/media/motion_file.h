@@ -93,12 +93,9 @@ std::string guess_coefficient_layout(int64_t width);
 Motion parse_motion_json(std::string_view text, const std::string& subject);
 std::string motion_to_json(const Motion& motion);
 Motion motion_from_safetensors(const SafetensorsFile& file);
-Motion parse_coefficients_npy(const uint8_t* data,
-                              size_t size,
-                              const std::string& subject,
+Motion parse_coefficients_npy(const uint8_t* data, size_t size, const std::string& subject,
                               const MotionImportOptions& options = {});
-Motion parse_coefficients_txt(std::string_view text,
-                              const std::string& subject,
+Motion parse_coefficients_txt(std::string_view text, const std::string& subject,
                               const MotionImportOptions& options = {});
 
 }  // namespace avatar::media

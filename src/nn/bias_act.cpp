@@ -18,12 +18,8 @@ double default_gain(Activation act) {
     return act == Activation::kLeakyReLU ? std::sqrt(2.0) : 1.0;
 }
 
-torch::Tensor bias_act(const torch::Tensor& x,
-                       const torch::Tensor& bias,
-                       Activation act,
-                       std::optional<double> gain,
-                       std::optional<double> clamp,
-                       int64_t dim) {
+torch::Tensor bias_act(const torch::Tensor& x, const torch::Tensor& bias, Activation act,
+                       std::optional<double> gain, std::optional<double> clamp, int64_t dim) {
     auto y = x;
     if (bias.defined()) {
         check(bias.dim() == 1 && bias.size(0) == x.size(dim), "bias_act",

@@ -18,11 +18,8 @@ double default_gain(Activation act);
 
 // x + b (broadcast along `dim`), activation (leaky ReLU slope 0.2), times `gain` (default:
 // the activation's), clamped to [-clamp, clamp] when clamp is given.
-torch::Tensor bias_act(const torch::Tensor& x,
-                       const torch::Tensor& bias,
-                       Activation act,
+torch::Tensor bias_act(const torch::Tensor& x, const torch::Tensor& bias, Activation act,
                        std::optional<double> gain = std::nullopt,
-                       std::optional<double> clamp = std::nullopt,
-                       int64_t dim = 1);
+                       std::optional<double> clamp = std::nullopt, int64_t dim = 1);
 
 }  // namespace avatar::nn

@@ -13,13 +13,9 @@ namespace avatar::nn {
 // through `filter` (a transposed convolution followed by a blur, as the official fast path).
 // `flip_weight` = true is ordinary correlation (what conv2d does). Only up in {1, 2} with
 // symmetric non-negative padding is supported (all that the generators use).
-torch::Tensor conv2d_resample(const torch::Tensor& x,
-                              const torch::Tensor& w,
-                              const torch::Tensor& filter,
-                              int64_t up,
-                              int64_t padding,
-                              int64_t groups,
-                              bool flip_weight);
+torch::Tensor conv2d_resample(const torch::Tensor& x, const torch::Tensor& w,
+                              const torch::Tensor& filter, int64_t up, int64_t padding,
+                              int64_t groups, bool flip_weight);
 
 struct ModulatedConvOptions {
     int64_t up = 1;
@@ -34,11 +30,8 @@ struct ModulatedConvOptions {
 
 // x [N, C, H, W], weight [O, C, kh, kw], styles [N, C]; `noise` (broadcastable to the output, may
 // be undefined) is added after demodulation; `filter` is needed when up > 1.
-torch::Tensor modulated_conv2d(const torch::Tensor& x,
-                               const torch::Tensor& weight,
-                               const torch::Tensor& styles,
-                               const torch::Tensor& noise,
-                               const torch::Tensor& filter,
-                               const ModulatedConvOptions& options);
+torch::Tensor modulated_conv2d(const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& styles, const torch::Tensor& noise,
+                               const torch::Tensor& filter, const ModulatedConvOptions& options);
 
 }  // namespace avatar::nn

@@ -6,10 +6,8 @@
 
 namespace avatar::nn {
 
-LoadReport load_state(torch::nn::Module& module,
-                      const SafetensorsFile& file,
-                      const std::string& prefix,
-                      bool strict) {
+LoadReport load_state(torch::nn::Module& module, const SafetensorsFile& file,
+                      const std::string& prefix, bool strict) {
     LoadReport report;
     std::set<std::string> used;
     torch::NoGradGuard no_grad;

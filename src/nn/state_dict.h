@@ -19,9 +19,7 @@ struct LoadReport {
 // Copies every parameter and buffer of `module` from `file` (key = prefix + name), converting
 // dtype (e.g. F16 checkpoints into F32 modules). A shape mismatch is an Error naming the tensor.
 // With `strict`, missing or unexpected tensors are an Error too.
-LoadReport load_state(torch::nn::Module& module,
-                      const SafetensorsFile& file,
-                      const std::string& prefix = "",
-                      bool strict = true);
+LoadReport load_state(torch::nn::Module& module, const SafetensorsFile& file,
+                      const std::string& prefix = "", bool strict = true);
 
 }  // namespace avatar::nn

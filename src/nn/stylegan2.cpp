@@ -79,10 +79,8 @@ nlohmann::json StyleGAN2Config::to_json() const {
 // ---------------------------------------------------------------------------------------------
 // Layers
 
-FullyConnectedLayerImpl::FullyConnectedLayerImpl(int64_t in_features,
-                                                 int64_t out_features,
-                                                 Activation activation,
-                                                 double lr_multiplier,
+FullyConnectedLayerImpl::FullyConnectedLayerImpl(int64_t in_features, int64_t out_features,
+                                                 Activation activation, double lr_multiplier,
                                                  double bias_init)
     : activation_(activation),
       weight_gain_(lr_multiplier / std::sqrt(static_cast<double>(in_features))),
@@ -123,8 +121,7 @@ torch::Tensor normalize_2nd_moment(const torch::Tensor& x) {
 }
 }  // namespace
 
-torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z,
-                                          double truncation_psi,
+torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z, double truncation_psi,
                                           std::optional<int64_t> truncation_cutoff,
                                           std::vector<torch::Tensor>* layer_outputs) {
     MappingTrace trace;
@@ -134,8 +131,7 @@ torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z,
     return ws;
 }
 
-torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z,
-                                          const torch::Tensor& c,
+torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z, const torch::Tensor& c,
                                           double truncation_psi,
                                           std::optional<int64_t> truncation_cutoff,
                                           MappingTrace* trace) {
@@ -168,11 +164,8 @@ torch::Tensor MappingNetworkImpl::forward(const torch::Tensor& z,
     return x;
 }
 
-SynthesisLayerImpl::SynthesisLayerImpl(int64_t in_channels,
-                                       int64_t out_channels,
-                                       int64_t w_dim,
-                                       int64_t resolution,
-                                       int64_t up,
+SynthesisLayerImpl::SynthesisLayerImpl(int64_t in_channels, int64_t out_channels, int64_t w_dim,
+                                       int64_t resolution, int64_t up,
                                        std::optional<double> conv_clamp)
     : resolution_(resolution), up_(up), conv_clamp_(conv_clamp) {
     affine = register_module(
@@ -184,10 +177,8 @@ SynthesisLayerImpl::SynthesisLayerImpl(int64_t in_channels,
     noise_const = register_buffer("noise_const", torch::randn({resolution, resolution}));
 }
 
-torch::Tensor SynthesisLayerImpl::forward(const torch::Tensor& x,
-                                          const torch::Tensor& w,
-                                          NoiseMode noise_mode,
-                                          bool fused_modconv,
+torch::Tensor SynthesisLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& w,
+                                          NoiseMode noise_mode, bool fused_modconv,
                                           torch::Tensor* styles_out,
                                           c10::optional<at::Generator> generator) {
     const auto styles = affine->forward(w);
@@ -213,9 +204,7 @@ torch::Tensor SynthesisLayerImpl::forward(const torch::Tensor& x,
     return bias_act(y, bias, Activation::kLeakyReLU, gain, clamp);
 }
 
-ToRGBLayerImpl::ToRGBLayerImpl(int64_t in_channels,
-                               int64_t out_channels,
-                               int64_t w_dim,
+ToRGBLayerImpl::ToRGBLayerImpl(int64_t in_channels, int64_t out_channels, int64_t w_dim,
                                std::optional<double> conv_clamp)
     : weight_gain_(1.0 / std::sqrt(static_cast<double>(in_channels))), conv_clamp_(conv_clamp) {
     affine = register_module(
@@ -224,10 +213,8 @@ ToRGBLayerImpl::ToRGBLayerImpl(int64_t in_channels,
     bias = register_parameter("bias", torch::zeros({out_channels}));
 }
 
-torch::Tensor ToRGBLayerImpl::forward(const torch::Tensor& x,
-                                      const torch::Tensor& w,
-                                      bool fused_modconv,
-                                      torch::Tensor* styles_out) {
+torch::Tensor ToRGBLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& w,
+                                      bool fused_modconv, torch::Tensor* styles_out) {
     // The gain goes on the styles, not the weight (the weight is never demodulated here).
     const auto affine_out = affine->forward(w);
     if (styles_out != nullptr)
@@ -240,11 +227,8 @@ torch::Tensor ToRGBLayerImpl::forward(const torch::Tensor& x,
     return bias_act(y, bias, Activation::kLinear, std::nullopt, conv_clamp_);
 }
 
-SynthesisBlockImpl::SynthesisBlockImpl(int64_t in_channels,
-                                       int64_t out_channels,
-                                       int64_t w_dim,
-                                       int64_t resolution,
-                                       int64_t img_channels,
+SynthesisBlockImpl::SynthesisBlockImpl(int64_t in_channels, int64_t out_channels, int64_t w_dim,
+                                       int64_t resolution, int64_t img_channels,
                                        std::optional<double> conv_clamp)
     : in_channels_(in_channels) {
     if (in_channels == 0) {
@@ -261,12 +245,9 @@ SynthesisBlockImpl::SynthesisBlockImpl(int64_t in_channels,
     torgb = register_module("torgb", ToRGBLayer(out_channels, img_channels, w_dim, conv_clamp));
 }
 
-std::pair<torch::Tensor, torch::Tensor> SynthesisBlockImpl::forward(const torch::Tensor& x_in,
-                                                                    const torch::Tensor& img_in,
-                                                                    const torch::Tensor& ws,
-                                                                    NoiseMode noise_mode,
-                                                                    bool fused_modconv,
-                                                                    SynthesisBlockTrace* trace) {
+std::pair<torch::Tensor, torch::Tensor> SynthesisBlockImpl::forward(
+    const torch::Tensor& x_in, const torch::Tensor& img_in, const torch::Tensor& ws,
+    NoiseMode noise_mode, bool fused_modconv, SynthesisBlockTrace* trace) {
     auto record = [&](const std::string& name, const torch::Tensor& t) {
         if (trace != nullptr)
             trace->tensors[name] = t;
@@ -309,8 +290,7 @@ SynthesisNetworkImpl::SynthesisNetworkImpl(const StyleGAN2Config& config) {
     }
 }
 
-torch::Tensor SynthesisNetworkImpl::forward(const torch::Tensor& ws_in,
-                                            NoiseMode noise_mode,
+torch::Tensor SynthesisNetworkImpl::forward(const torch::Tensor& ws_in, NoiseMode noise_mode,
                                             bool fused_modconv,
                                             std::map<std::string, SynthesisBlockTrace>* traces) {
     const auto ws = ws_in.to(torch::kFloat32);
@@ -332,8 +312,7 @@ StyleGAN2GeneratorImpl::StyleGAN2GeneratorImpl(const StyleGAN2Config& config) : 
     synthesis = register_module("synthesis", SynthesisNetwork(config));
 }
 
-torch::Tensor StyleGAN2GeneratorImpl::forward(const torch::Tensor& z,
-                                              double truncation_psi,
+torch::Tensor StyleGAN2GeneratorImpl::forward(const torch::Tensor& z, double truncation_psi,
                                               std::optional<int64_t> truncation_cutoff,
                                               NoiseMode noise_mode) {
     return synthesis->forward(mapping->forward(z, truncation_psi, truncation_cutoff), noise_mode,

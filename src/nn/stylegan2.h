@@ -44,17 +44,14 @@ enum class NoiseMode { kConst, kRandom, kNone };
 // FullyConnectedLayer: weight [out, in] and bias stored at initialisation scale; the
 // learning-rate multiplier is applied at run time (equalised learning rate).
 class FullyConnectedLayerImpl : public torch::nn::Module {
-  public:
-    FullyConnectedLayerImpl(int64_t in_features,
-                            int64_t out_features,
-                            Activation activation,
-                            double lr_multiplier,
-                            double bias_init = 0.0);
+public:
+    FullyConnectedLayerImpl(int64_t in_features, int64_t out_features, Activation activation,
+                            double lr_multiplier, double bias_init = 0.0);
     torch::Tensor forward(const torch::Tensor& x);
 
     torch::Tensor weight, bias;
 
-  private:
+private:
     Activation activation_;
     double weight_gain_, bias_gain_;
 };
@@ -68,19 +65,17 @@ struct MappingTrace {
 };
 
 class MappingNetworkImpl : public torch::nn::Module {
-  public:
+public:
     explicit MappingNetworkImpl(const StyleGAN2Config& config);
     // z [N, z_dim] and, when c_dim > 0, the conditioning c [N, c_dim] (e.g. EG3D's 25-d camera)
     // -> ws [N, num_ws, w_dim]; truncation towards w_avg by psi, on the first `truncation_cutoff`
     // ws only when given.
-    torch::Tensor forward(const torch::Tensor& z,
-                          const torch::Tensor& c,
+    torch::Tensor forward(const torch::Tensor& z, const torch::Tensor& c,
                           double truncation_psi = 1.0,
                           std::optional<int64_t> truncation_cutoff = std::nullopt,
                           MappingTrace* trace = nullptr);
     // The unconditional network (c_dim = 0). `layer_outputs`, if given, receives fc0..fcN-1.
-    torch::Tensor forward(const torch::Tensor& z,
-                          double truncation_psi = 1.0,
+    torch::Tensor forward(const torch::Tensor& z, double truncation_psi = 1.0,
                           std::optional<int64_t> truncation_cutoff = std::nullopt,
                           std::vector<torch::Tensor>* layer_outputs = nullptr);
 
@@ -89,7 +84,7 @@ class MappingNetworkImpl : public torch::nn::Module {
 
     torch::Tensor w_avg;
 
-  private:
+private:
     FullyConnectedLayer embed_{nullptr};  // "embed" in checkpoints; c_dim > 0 only
     std::vector<FullyConnectedLayer> layers_;
     int64_t c_dim_, num_ws_;
@@ -97,45 +92,34 @@ class MappingNetworkImpl : public torch::nn::Module {
 TORCH_MODULE(MappingNetwork);
 
 class SynthesisLayerImpl : public torch::nn::Module {
-  public:
-    SynthesisLayerImpl(int64_t in_channels,
-                       int64_t out_channels,
-                       int64_t w_dim,
-                       int64_t resolution,
-                       int64_t up,
-                       std::optional<double> conv_clamp);
-    torch::Tensor forward(const torch::Tensor& x,
-                          const torch::Tensor& w,
-                          NoiseMode noise_mode,
-                          bool fused_modconv,
-                          torch::Tensor* styles_out = nullptr,
+public:
+    SynthesisLayerImpl(int64_t in_channels, int64_t out_channels, int64_t w_dim, int64_t resolution,
+                       int64_t up, std::optional<double> conv_clamp);
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& w, NoiseMode noise_mode,
+                          bool fused_modconv, torch::Tensor* styles_out = nullptr,
                           c10::optional<at::Generator> generator = c10::nullopt);
 
     FullyConnectedLayer affine{nullptr};
     torch::Tensor weight, bias, noise_strength, noise_const, resample_filter;
 
-  private:
+private:
     int64_t resolution_, up_;
     std::optional<double> conv_clamp_;
 };
 TORCH_MODULE(SynthesisLayer);
 
 class ToRGBLayerImpl : public torch::nn::Module {
-  public:
-    ToRGBLayerImpl(int64_t in_channels,
-                   int64_t out_channels,
-                   int64_t w_dim,
+public:
+    ToRGBLayerImpl(int64_t in_channels, int64_t out_channels, int64_t w_dim,
                    std::optional<double> conv_clamp);
     // `styles_out` receives the affine output before the 1/sqrt(in) gain.
-    torch::Tensor forward(const torch::Tensor& x,
-                          const torch::Tensor& w,
-                          bool fused_modconv,
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& w, bool fused_modconv,
                           torch::Tensor* styles_out = nullptr);
 
     FullyConnectedLayer affine{nullptr};
     torch::Tensor weight, bias;
 
-  private:
+private:
     double weight_gain_;
     std::optional<double> conv_clamp_;
 };
@@ -147,18 +131,13 @@ struct SynthesisBlockTrace {
 };
 
 class SynthesisBlockImpl : public torch::nn::Module {
-  public:
-    SynthesisBlockImpl(int64_t in_channels,
-                       int64_t out_channels,
-                       int64_t w_dim,
-                       int64_t resolution,
-                       int64_t img_channels,
-                       std::optional<double> conv_clamp);
+public:
+    SynthesisBlockImpl(int64_t in_channels, int64_t out_channels, int64_t w_dim, int64_t resolution,
+                       int64_t img_channels, std::optional<double> conv_clamp);
     // ws [N, num_conv + 1, w_dim]; returns (x, img).
     std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x,
                                                     const torch::Tensor& img,
-                                                    const torch::Tensor& ws,
-                                                    NoiseMode noise_mode,
+                                                    const torch::Tensor& ws, NoiseMode noise_mode,
                                                     bool fused_modconv,
                                                     SynthesisBlockTrace* trace = nullptr);
     int64_t num_conv() const { return in_channels_ == 0 ? 1 : 2; }
@@ -167,31 +146,29 @@ class SynthesisBlockImpl : public torch::nn::Module {
     SynthesisLayer conv0{nullptr}, conv1{nullptr};
     ToRGBLayer torgb{nullptr};
 
-  private:
+private:
     int64_t in_channels_;
 };
 TORCH_MODULE(SynthesisBlock);
 
 class SynthesisNetworkImpl : public torch::nn::Module {
-  public:
+public:
     explicit SynthesisNetworkImpl(const StyleGAN2Config& config);
     // ws [N, num_ws, w_dim] -> img [N, img_channels, R, R], nominally in [-1, 1].
     // `traces`, if given, receives each block's intermediates keyed by "b{res}".
-    torch::Tensor forward(const torch::Tensor& ws,
-                          NoiseMode noise_mode = NoiseMode::kConst,
+    torch::Tensor forward(const torch::Tensor& ws, NoiseMode noise_mode = NoiseMode::kConst,
                           bool fused_modconv = true,
                           std::map<std::string, SynthesisBlockTrace>* traces = nullptr);
 
-  private:
+private:
     std::vector<std::pair<int64_t, SynthesisBlock>> blocks_;
 };
 TORCH_MODULE(SynthesisNetwork);
 
 class StyleGAN2GeneratorImpl : public torch::nn::Module {
-  public:
+public:
     explicit StyleGAN2GeneratorImpl(const StyleGAN2Config& config);
-    torch::Tensor forward(const torch::Tensor& z,
-                          double truncation_psi = 1.0,
+    torch::Tensor forward(const torch::Tensor& z, double truncation_psi = 1.0,
                           std::optional<int64_t> truncation_cutoff = std::nullopt,
                           NoiseMode noise_mode = NoiseMode::kConst);
 
@@ -199,7 +176,7 @@ class StyleGAN2GeneratorImpl : public torch::nn::Module {
     MappingNetwork mapping{nullptr};
     SynthesisNetwork synthesis{nullptr};
 
-  private:
+private:
     StyleGAN2Config config_;
 };
 TORCH_MODULE(StyleGAN2Generator);

@@ -11,13 +11,8 @@ torch::Tensor make_resample_filter(const std::vector<double>& kernel) {
     return f / f.sum();
 }
 
-torch::Tensor upfirdn2d(const torch::Tensor& x,
-                        const torch::Tensor& filter,
-                        int64_t up,
-                        int64_t down,
-                        Padding2d padding,
-                        bool flip_filter,
-                        double gain) {
+torch::Tensor upfirdn2d(const torch::Tensor& x, const torch::Tensor& filter, int64_t up,
+                        int64_t down, Padding2d padding, bool flip_filter, double gain) {
     check(x.dim() == 4, "upfirdn2d", "expects x of shape [N, C, H, W]");
     check(filter.dim() == 2, "upfirdn2d", "expects a 2-D filter");
     check(up >= 1 && down >= 1, "upfirdn2d", "up and down must be >= 1");

@@ -19,13 +19,9 @@ torch::Tensor make_resample_filter(const std::vector<double>& kernel);
 // x [N, C, H, W]; filter 2-D [fh, fw]. Steps: insert up-1 zeros after each sample, pad (or crop
 // where negative), convolve depthwise with the filter scaled by `gain` (flipped unless
 // `flip_filter`, i.e. a true convolution), keep every `down`-th sample.
-torch::Tensor upfirdn2d(const torch::Tensor& x,
-                        const torch::Tensor& filter,
-                        int64_t up = 1,
-                        int64_t down = 1,
-                        Padding2d padding = {0, 0, 0, 0},
-                        bool flip_filter = false,
-                        double gain = 1.0);
+torch::Tensor upfirdn2d(const torch::Tensor& x, const torch::Tensor& filter, int64_t up = 1,
+                        int64_t down = 1, Padding2d padding = {0, 0, 0, 0},
+                        bool flip_filter = false, double gain = 1.0);
 
 // 2x upsampling with the padding that keeps the image centred, gain up^2.
 torch::Tensor upsample2d(const torch::Tensor& x, const torch::Tensor& filter);

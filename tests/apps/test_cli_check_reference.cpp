@@ -16,9 +16,7 @@ using nlohmann::json;
 using testing::run_cli;
 
 // The official bias_act on [N, C, H, W] written out element by element, independently of nn/.
-torch::Tensor bias_lrelu(const torch::Tensor& x,
-                         const torch::Tensor& b,
-                         double gain,
+torch::Tensor bias_lrelu(const torch::Tensor& x, const torch::Tensor& b, double gain,
                          double clamp) {
     auto out = x.clone();
     auto o = out.accessor<float, 4>();

@@ -16,7 +16,7 @@ using nlohmann::json;
 
 // A fixture "selftest" with one case of ours (a linear layer) and one case nobody implements.
 class ReferenceCheckTest : public ::testing::Test {
-  protected:
+protected:
     static void SetUpTestSuite() {
         auto& registry = ReferenceRegistry::instance();
         registry.add(
@@ -37,9 +37,7 @@ class ReferenceCheckTest : public ::testing::Test {
     }
 
     // Writes a fixture whose expected output is perturbed by `error` at one element.
-    fs::path make_fixture(const std::string& name,
-                          float error,
-                          bool with_linear = true,
+    fs::path make_fixture(const std::string& name, float error, bool with_linear = true,
                           bool wrong_shape = false) {
         const fs::path dir = fs::path(AVATAR_TEST_BINARY_DIR) / "reference_check" / name;
         fs::remove_all(dir);

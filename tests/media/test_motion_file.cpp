@@ -197,12 +197,8 @@ TEST(MotionFile, LayoutGuesses) {
 }
 
 // A .npy file as numpy.save writes it (format 1.0: header padded so the data is 64-aligned).
-std::vector<uint8_t> make_npy(const std::string& descr,
-                              const std::string& shape,
-                              const void* data,
-                              size_t bytes,
-                              bool fortran = false,
-                              int major = 1) {
+std::vector<uint8_t> make_npy(const std::string& descr, const std::string& shape, const void* data,
+                              size_t bytes, bool fortran = false, int major = 1) {
     std::string dict = "{'descr': '" + descr +
                        "', 'fortran_order': " + (fortran ? "True" : "False") +
                        ", 'shape': " + shape + ", }";

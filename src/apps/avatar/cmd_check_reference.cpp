@@ -70,8 +70,7 @@ void print_report(const ReferenceReport& report) {
 
 }  // namespace
 
-void add_check_reference_command(CLI::App& app,
-                                 const GlobalOptions& global,
+void add_check_reference_command(CLI::App& app, const GlobalOptions& global,
                                  CommandList& commands) {
     auto options = std::make_shared<CheckReferenceOptions>();
     auto* cmd = app.add_subcommand(

@@ -29,8 +29,7 @@ using CommandList = std::vector<Command>;
 
 void add_system_info_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_info_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
-void add_check_reference_command(CLI::App& app, const GlobalOptions& global,
-                                 CommandList& commands);
+void add_check_reference_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_transcode_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_bench_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 

@@ -4,6 +4,8 @@
 
 namespace avatar::cli {
 
-void print_json(const nlohmann::json& value) { std::cout << value.dump(2) << std::endl; }
+void print_json(const nlohmann::json& value) {
+    std::cout << value.dump(2) << std::endl;
+}
 
 }  // namespace avatar::cli

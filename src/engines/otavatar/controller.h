@@ -33,7 +33,7 @@ struct ControllerOutput {
 };
 
 class MotionControllerImpl : public torch::nn::Module {
-  public:
+public:
     explicit MotionControllerImpl(const ControllerConfig& config);
 
     // driving [B, coeff_channels, window].
@@ -49,7 +49,7 @@ class MotionControllerImpl : public torch::nn::Module {
     // (mapping_Refine.{0,2,4,6,8}); the copies must be equal.
     void load(const SafetensorsFile& file, const std::string& prefix = "");
 
-  private:
+private:
     ControllerConfig config_;
     torch::nn::Conv1d first_{nullptr};
     std::vector<torch::nn::Conv1d> encoders_;

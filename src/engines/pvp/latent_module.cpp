@@ -73,8 +73,7 @@ LatentModuleImpl::LatentModuleImpl(const LatentModuleConfig& config) : config_(c
     alpha_net_ = register_module("alpha_net", make_mlp(2, config.hidden_size, config.num_anchors));
 }
 
-LatentCodes LatentModuleImpl::generate(const torch::Tensor& x,
-                                       const torch::Tensor& pitch,
+LatentCodes LatentModuleImpl::generate(const torch::Tensor& x, const torch::Tensor& pitch,
                                        const torch::Tensor& yaw) {
     LatentCodes codes;
     codes.rot_alpha = alpha_net_->forward(torch::cat({pitch, yaw}, -1));

@@ -36,18 +36,17 @@ struct LatentCodes {
 };
 
 class LatentModuleImpl : public torch::nn::Module {
-  public:
+public:
     explicit LatentModuleImpl(const LatentModuleConfig& config);
 
     // x [B, 53] (jaw 3 + expression 50); pitch and yaw [B, 1] in radians.
-    LatentCodes generate(const torch::Tensor& x,
-                         const torch::Tensor& pitch,
+    LatentCodes generate(const torch::Tensor& x, const torch::Tensor& pitch,
                          const torch::Tensor& yaw);
 
     const LatentModuleConfig& config() const { return config_; }
     torch::Tensor all_anchors, w_opt, alpha;
 
-  private:
+private:
     LatentModuleConfig config_;
     std::vector<torch::nn::Sequential> expr_nets_;
     torch::nn::Sequential alpha_net_{nullptr};
