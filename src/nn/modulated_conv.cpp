@@ -1,6 +1,7 @@
 #include "nn/modulated_conv.h"
 
 #include "core/error.h"
+#include "nn/conv_transpose.h"
 
 namespace avatar::nn {
 
@@ -42,10 +43,14 @@ torch::Tensor conv2d_resample(const torch::Tensor& x,
     // flip flag to it, so flip_weight=false here means "do not flip" once more.
     if (flip_weight)
         wt = wt.flip({2, 3});
-    auto y = torch::conv_transpose2d(x, wt, /*bias=*/torch::Tensor(),
-                                     /*stride=*/torch::IntArrayRef{up, up},
-                                     /*padding=*/torch::IntArrayRef{pyt, pxt},
-                                     /*output_padding=*/torch::IntArrayRef{0, 0}, groups);
+    // LibTorch's CPU conv_transpose2d (col2im) is ~20x slower than the same work as ordinary
+    // convolutions; without padding the sub-pixel form is equal up to summation order.
+    auto y = (pyt == 0 && pxt == 0)
+                 ? conv_transpose2d_stride2(x, wt, groups)
+                 : torch::conv_transpose2d(x, wt, /*bias=*/torch::Tensor(),
+                                           /*stride=*/torch::IntArrayRef{up, up},
+                                           /*padding=*/torch::IntArrayRef{pyt, pxt},
+                                           /*output_padding=*/torch::IntArrayRef{0, 0}, groups);
     return upfirdn2d(y, filter, 1, 1, {px0 + pxt, px1 - pxt, py0 + pyt, py1 - pyt}, false,
                      static_cast<double>(up * up));
 }
