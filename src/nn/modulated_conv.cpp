@@ -5,13 +5,9 @@
 
 namespace avatar::nn {
 
-torch::Tensor conv2d_resample(const torch::Tensor& x,
-                              const torch::Tensor& w,
-                              const torch::Tensor& filter,
-                              int64_t up,
-                              int64_t padding,
-                              int64_t groups,
-                              bool flip_weight) {
+torch::Tensor conv2d_resample(const torch::Tensor& x, const torch::Tensor& w,
+                              const torch::Tensor& filter, int64_t up, int64_t padding,
+                              int64_t groups, bool flip_weight) {
     check(up == 1 || up == 2, "conv2d_resample", "only up = 1 or 2 is supported");
     check(padding >= 0, "conv2d_resample", "negative padding is not supported");
     const int64_t out_channels = w.size(0), in_per_group = w.size(1);
@@ -55,12 +51,9 @@ torch::Tensor conv2d_resample(const torch::Tensor& x,
                      static_cast<double>(up * up));
 }
 
-torch::Tensor modulated_conv2d(const torch::Tensor& x,
-                               const torch::Tensor& weight,
-                               const torch::Tensor& styles,
-                               const torch::Tensor& noise,
-                               const torch::Tensor& filter,
-                               const ModulatedConvOptions& options) {
+torch::Tensor modulated_conv2d(const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& styles, const torch::Tensor& noise,
+                               const torch::Tensor& filter, const ModulatedConvOptions& options) {
     check(x.dim() == 4 && weight.dim() == 4 && styles.dim() == 2, "modulated_conv2d",
           "expects x [N,C,H,W], weight [O,C,kh,kw], styles [N,C]");
     const int64_t batch = x.size(0);
