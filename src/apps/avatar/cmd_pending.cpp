@@ -5,5 +5,4 @@
 
 namespace avatar::cli {
 void add_check_reference_command(CLI::App&, const GlobalOptions&, CommandList&) {}
-void add_transcode_command(CLI::App&, const GlobalOptions&, CommandList&) {}
 }  // namespace avatar::cli
