@@ -139,6 +139,11 @@ struct RoundTripCase {
     int frames;
 };
 
+// Named in test output (and in ctest's test names) as "25/1 x 25 frames".
+void PrintTo(const RoundTripCase& c, std::ostream* os) {
+    *os << c.rate.num << "/" << c.rate.den << " x " << c.frames << " frames";
+}
+
 class VideoRoundTrip : public ::testing::TestWithParam<RoundTripCase> {};
 
 TEST_P(VideoRoundTrip, FrameCountRateAndAudioBytesArePreserved) {
