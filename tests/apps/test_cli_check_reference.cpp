@@ -54,16 +54,17 @@ fs::path make_bias_act_fixture(const std::string& name, float error) {
                                {"bias_act/lrelu", lrelu},
                                {"bias_act/lrelu_gain1.5_clamp0.5", clamped},
                                {"bias_act/linear", linear}});
-    const json config = {{"fixture", "stylegan2_ada"},
-                         {"cases",
-                          {{{"name", "bias_act"},
-                            {"inputs", {{"x", "bias_act/x"}, {"b", "bias_act/b"}}},
-                            {"outputs",
-                             {{"lrelu", "bias_act/lrelu"},
-                              {"lrelu_gain1.5_clamp0.5", "bias_act/lrelu_gain1.5_clamp0.5"},
-                              {"linear", "bias_act/linear"}}},
-                            {"tolerance", {{"atol", 1e-6}, {"rtol", 1e-6}}}},
-                           {{"name", "synth"}, {"callable", "not implemented yet"}}}}};
+    const json config = {
+        {"fixture", "stylegan2_ada"},
+        {"cases",
+         {{{"name", "bias_act"},
+           {"inputs", {{"x", "bias_act/x"}, {"b", "bias_act/b"}}},
+           {"outputs",
+            {{"lrelu", "bias_act/lrelu"},
+             {"lrelu_gain1.5_clamp0.5", "bias_act/lrelu_gain1.5_clamp0.5"},
+             {"linear", "bias_act/linear"}}},
+           {"tolerance", {{"atol", 1e-6}, {"rtol", 1e-6}}}},
+          {{"name", "a_case_nobody_implements"}, {"callable", "not implemented anywhere"}}}}};
     std::ofstream(dir / "config.json") << config.dump(1);
     return dir;
 }
@@ -93,7 +94,7 @@ TEST(CliCheckReference, JsonReport) {
 
 TEST(CliCheckReference, NoKnownCaseExitsNonZero) {
     const auto dir = make_bias_act_fixture("unknown", 0);
-    const auto result = run_cli("check-reference " + dir.string() + " --case synth");
+    const auto result = run_cli("check-reference " + dir.string() + " --case a_case_nobody");
     EXPECT_EQ(result.exit_status, 1) << result.output;
     EXPECT_NE(result.output.find("no case of this fixture is implemented"), std::string::npos);
 }
