@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     cli::add_check_reference_command(app, global, commands);
     cli::add_transcode_command(app, global, commands);
     cli::add_bench_command(app, global, commands);
+    cli::add_render_eg3d_command(app, global, commands);
 
     try {
         app.parse(argc, argv);
