@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Convert official checkpoints to safetensors with the official tensor names.
 
-    tools/convert.py INPUT OUTPUT.safetensors [--key NAME] [--strip-prefix P]
+    tools/convert.py INPUT OUTPUT.safetensors [--key NAME] [--prefix P] [--strip-prefix P]
     tools/convert.py INPUT --list
 
 INPUT may be
@@ -341,6 +341,9 @@ def main(argv=None):
                                       "the file itself if it is a state dict)")
     parser.add_argument("--strip-prefix", default="",
                         help="remove this prefix from tensor names (e.g. 'module.')")
+    parser.add_argument("--prefix", default="",
+                        help="keep only the tensors under this prefix, without it (e.g. "
+                             "'latent_module.' of a PVP Lightning checkpoint)")
     parser.add_argument("--list", action="store_true", help="list the checkpoint's entries")
     args = parser.parse_args(argv)
     try:
@@ -355,6 +358,11 @@ def main(argv=None):
         if not args.output:
             parser.error("OUTPUT is required unless --list is given")
         tensors, key = extract_state_dict(root, args.key, ("G_ema", "gen", "state_dict"))
+        if args.prefix:
+            tensors = collections.OrderedDict(
+                (k[len(args.prefix):], v) for k, v in tensors.items() if k.startswith(args.prefix))
+            if not tensors:
+                raise ConvertError(f"no tensor name starts with '{args.prefix}'")
         if args.strip_prefix:
             tensors = collections.OrderedDict(
                 (k[len(args.strip_prefix):] if k.startswith(args.strip_prefix) else k, v)

@@ -213,6 +213,59 @@ class ConvertTest(unittest.TestCase):
         self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
         self.assertIn("result: pass", check.stdout)
 
+    def fixture_copy(self, name, extra=()):
+        """A copy of a shared fixture folder without its weights; returns (source, copy)."""
+        fixture = os.path.join(SHARED, "reference", name)
+        copy = os.path.join(self.dir, name)
+        os.mkdir(copy)
+        for f in ("config.json", "cases.safetensors", *extra):
+            shutil.copy(os.path.join(fixture, f), copy)
+        return fixture, copy
+
+    def check_reference(self, folder):
+        check = subprocess.run([CLI, "-q", "check-reference", folder], capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertIn("result: pass", check.stdout)
+
+    @unittest.skipUnless(CLI and all(os.path.isfile(os.path.join(SHARED, "reference", f, "config.json"))
+                                     for f in ("eg3d", "otavatar_controller")),
+                         "needs the avatar program and the shared eg3d/otavatar_controller fixtures")
+    def test_otavatar_checkpoint_reproduces_generator_and_controller_fixtures(self):
+        # OTAvatar's trainer saves net_G_ema (EG3D, fine-tuned) and net_Warp_ema (controller).
+        eg3d, eg3d_copy = self.fixture_copy("eg3d", ("weights_native256.safetensors",))
+        ctrl, ctrl_copy = self.fixture_copy("otavatar_controller")
+        generator, _ = read_safetensors(os.path.join(eg3d, "weights.safetensors"))
+        controller, _ = read_safetensors(os.path.join(ctrl, "weights.safetensors"))
+        src = os.path.join(self.dir, "epoch_00005_iteration_000002000_checkpoint.pt")
+        torch.save({"net_G": generator, "net_G_ema": generator, "net_Warp": controller,
+                    "net_Warp_ema": controller, "opt_G": {"state": {}}, "sch_G": {"last_epoch": 5},
+                    "current_epoch": 5, "current_iteration": 2000}, src)
+        for key, folder in (("net_G_ema", eg3d_copy), ("net_Warp_ema", ctrl_copy)):
+            result = run(src, os.path.join(folder, "weights.safetensors"), "--key", key)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.check_reference(folder)
+
+    @unittest.skipUnless(CLI and os.path.isfile(os.path.join(SHARED, "reference", "pvp", "config.json")),
+                         "needs the avatar program and the shared pvp fixture")
+    def test_pvp_lightning_checkpoint_reproduces_the_fixture(self):
+        # PVP trains with PyTorch Lightning: state_dict keys prefixed latent_module. and stylegan.
+        pvp, copy = self.fixture_copy("pvp")
+        latent, _ = read_safetensors(os.path.join(pvp, "weights.safetensors"))
+        stylegan, _ = read_safetensors(os.path.join(SHARED, "reference", "stylegan2_ada", "weights.safetensors"))
+        state = collections.OrderedDict([("latent_module." + k, v) for k, v in latent.items()] +
+                                        [("stylegan." + k, v) for k, v in stylegan.items()])
+        src = os.path.join(self.dir, "last.ckpt")
+        torch.save({"state_dict": state, "epoch": 3, "hyper_parameters": {"lr": 5e-4}}, src)
+        result = run(src, os.path.join(copy, "weights.safetensors"), "--key", "state_dict",
+                     "--prefix", "latent_module.")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        # The render case reads the generator from ../stylegan2_ada relative to the fixture.
+        os.makedirs(os.path.join(self.dir, "stylegan2_ada"))
+        result = run(src, os.path.join(self.dir, "stylegan2_ada", "weights.safetensors"),
+                     "--key", "state_dict", "--prefix", "stylegan.")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.check_reference(copy)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
