@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/safetensors.h"
 
 namespace avatar {
@@ -57,6 +58,27 @@ private:
 
 // Where shipped models live: $AVATAR_MODELS_DIR if set, else <source tree>/models.
 std::filesystem::path models_dir();
+
+// The detect() of a model whose Config offers `static Config detect_from_weights(file)` and
+// `to_json()`: a file must hold every tensor of `signature` (a cheap test that rules out foreign
+// files), then the configuration is read from shapes; a file that looks alike but does not fit
+// (detect_from_weights throws) is not this model.
+template <typename Config>
+std::function<std::optional<nlohmann::json>(const SafetensorsFile&)> detect_config(
+    std::vector<std::string> signature) {
+    return [signature = std::move(signature)](
+               const SafetensorsFile& file) -> std::optional<nlohmann::json> {
+        for (const auto& name : signature) {
+            if (!file.contains(name))
+                return std::nullopt;
+        }
+        try {
+            return Config::detect_from_weights(file).to_json();
+        } catch (const Error&) {
+            return std::nullopt;
+        }
+    };
+}
 
 // Shape helpers for detect() functions: the size of dimension `dim` of tensor `name`, or
 // std::nullopt if the tensor is absent or has fewer dimensions.

@@ -1,5 +1,6 @@
 #include "core/reference_check.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -140,6 +141,16 @@ std::string case_name(const json& spec) {
 }
 
 }  // namespace
+
+std::function<bool(const json&)> case_named(std::string name) {
+    return [name = std::move(name)](const json& spec) { return case_name(spec) == name; };
+}
+
+std::function<bool(const json&)> case_named_any(std::vector<std::string> names) {
+    return [names = std::move(names)](const json& spec) {
+        return std::find(names.begin(), names.end(), case_name(spec)) != names.end();
+    };
+}
 
 Tolerance tolerance_for(const json& spec, const std::string& output) {
     const std::string name = case_name(spec);

@@ -100,6 +100,10 @@ private:
 
 // ---- helpers for runners ----
 
+// Matchers for ReferenceCaseHandler::matches: the case's "name" is `name` / one of `names`.
+std::function<bool(const nlohmann::json& spec)> case_named(std::string name);
+std::function<bool(const nlohmann::json& spec)> case_named_any(std::vector<std::string> names);
+
 // The tolerance of `output` in a case spec: a flat {"atol", "rtol"} object applies to every
 // output; otherwise the per-output entry whose key equals the output label, its last '/'
 // component, or the label without a trailing " (...)" note. Throws Error if none applies.

@@ -6,6 +6,23 @@
 
 namespace avatar::nn {
 
+std::vector<std::pair<std::string, torch::Tensor>> state_tensors(const torch::nn::Module& module,
+                                                                 const std::string& prefix) {
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto& p : module.named_parameters(/*recurse=*/true)) {
+        tensors.emplace_back(prefix + p.key(), p.value());
+    }
+    for (const auto& b : module.named_buffers(/*recurse=*/true)) {
+        tensors.emplace_back(prefix + b.key(), b.value());
+    }
+    return tensors;
+}
+
+void save_state(const torch::nn::Module& module, const std::filesystem::path& path,
+                const std::map<std::string, std::string>& metadata) {
+    save_safetensors(path, state_tensors(module), metadata);
+}
+
 LoadReport load_state(torch::nn::Module& module, const SafetensorsFile& file,
                       const std::string& prefix, bool strict) {
     LoadReport report;

@@ -13,10 +13,6 @@ namespace avatar::nn {
 namespace {
 using nlohmann::json;
 
-auto named(const std::string& name) {
-    return [name](const json& spec) { return spec.value("name", "") == name; };
-}
-
 std::vector<OutputCheck> run_upfirdn2d(const ReferenceFixture& fixture, const json& spec) {
     CaseChecker io(fixture, spec);
     const auto x = io.input("x");
@@ -120,25 +116,18 @@ std::vector<OutputCheck> run_generator(const ReferenceFixture& fixture, const js
     return io.results();
 }
 
-auto named_any(std::vector<std::string> names) {
-    return [names](const json& spec) {
-        const auto name = spec.value("name", "");
-        return std::find(names.begin(), names.end(), name) != names.end();
-    };
-}
-
 }  // namespace
 
 void register_stylegan2_reference_cases() {
     auto& registry = ReferenceRegistry::instance();
-    registry.add({"stylegan2_ada", "nn::upfirdn2d, upsample2d, downsample2d", named("upfirdn2d"),
-                  run_upfirdn2d});
-    registry.add({"stylegan2_ada", "nn::bias_act", named("bias_act"), run_bias_act});
-    registry.add({"stylegan2_ada", "nn::modulated_conv2d", named("modconv"), run_modconv});
-    registry.add({"stylegan2_ada", "nn::MappingNetwork", named("mapping"), run_mapping});
+    registry.add({"stylegan2_ada", "nn::upfirdn2d, upsample2d, downsample2d",
+                  case_named("upfirdn2d"), run_upfirdn2d});
+    registry.add({"stylegan2_ada", "nn::bias_act", case_named("bias_act"), run_bias_act});
+    registry.add({"stylegan2_ada", "nn::modulated_conv2d", case_named("modconv"), run_modconv});
+    registry.add({"stylegan2_ada", "nn::MappingNetwork", case_named("mapping"), run_mapping});
     registry.add({"stylegan2_ada", "nn::SynthesisNetwork",
-                  named_any({"synth", "synth_nonoise", "synth_unfused"}), run_synthesis});
-    registry.add({"stylegan2_ada", "nn::StyleGAN2Generator", named("G"), run_generator});
+                  case_named_any({"synth", "synth_nonoise", "synth_unfused"}), run_synthesis});
+    registry.add({"stylegan2_ada", "nn::StyleGAN2Generator", case_named("G"), run_generator});
 }
 
 }  // namespace avatar::nn
@@ -168,16 +157,7 @@ void register_stylegan2_model() {
     spec.name = "stylegan2-ada";
     spec.engine = "nn";
     spec.description = "StyleGAN2 generator, NVlabs stylegan2-ada-pytorch layout (PVP's backbone)";
-    spec.detect = [](const SafetensorsFile& file) -> std::optional<nlohmann::json> {
-        if (!file.contains("mapping.fc0.weight") || !file.contains("synthesis.b4.const")) {
-            return std::nullopt;
-        }
-        try {
-            return StyleGAN2Config::detect_from_weights(file).to_json();
-        } catch (const Error&) {
-            return std::nullopt;
-        }
-    };
+    spec.detect = detect_config<StyleGAN2Config>({"mapping.fc0.weight", "synthesis.b4.const"});
     ModelRegistry::instance().add(std::move(spec));
 }
 

@@ -20,7 +20,9 @@ protected:
         if (!fs::exists(fixture_ / "weights.safetensors")) {
             GTEST_SKIP() << "no shared EG3D fixture at " << fixture_;
         }
-        out_ = fs::path(AVATAR_TEST_BINARY_DIR) / "render_eg3d";
+        // One folder per test: ctest runs tests in parallel processes.
+        out_ = fs::path(AVATAR_TEST_BINARY_DIR) / "render_eg3d" /
+               ::testing::UnitTest::GetInstance()->current_test_info()->name();
         fs::remove_all(out_);
         fs::create_directories(out_);
     }

@@ -8,26 +8,19 @@
 #include "core/reference_check.h"
 #include "core/safetensors.h"
 #include "engines/dpe/generator.h"
+#include "nn/state_dict.h"
 #include "pipeline/builtin_modules.h"
+#include "shared_fixture.h"
 
 namespace avatar::engines::dpe {
 namespace {
 namespace fs = std::filesystem;
 
 TEST(DPEGenerator, OfficialFixtureMatches) {
-    const fs::path dir = fs::path(AVATAR_SHARED_DIR) / "reference" / "dpe";
-    if (!fs::exists(dir / "config.json"))
-        GTEST_SKIP() << "no shared fixtures at " << dir;
-    register_builtin_modules();
-    ReferenceRunOptions options;
-    options.show_progress = false;
-    const auto report = run_reference_checks(dir, options);
-    EXPECT_EQ(report.known(), 12);
-    for (const auto& c : report.cases) {
-        for (const auto& o : c.checks)
-            EXPECT_TRUE(o.passed) << c.name << " / " << o.name << " " << o.note;
-    }
-    EXPECT_TRUE(report.ok());
+    const auto report = testing::run_shared_fixture("dpe");
+    if (!report)
+        GTEST_SKIP() << "no shared fixture " << testing::shared_fixture_dir("dpe");
+    testing::expect_all_cases_pass(*report, 12);
 }
 
 DPEConfig small_config() {
@@ -40,13 +33,8 @@ DPEConfig small_config() {
 TEST(DPEGenerator, ConfigRoundTripAndEncodeOnce) {
     torch::manual_seed(9);
     Generator generator(small_config());
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    for (const auto& p : generator->named_parameters())
-        tensors.emplace_back(p.key(), p.value());
-    for (const auto& b : generator->named_buffers())
-        tensors.emplace_back(b.key(), b.value());
     const fs::path path = fs::path(AVATAR_TEST_BINARY_DIR) / "dpe" / "small.safetensors";
-    save_safetensors(path, tensors);
+    nn::save_state(*generator, path);
     const auto file = SafetensorsFile::open(path);
     EXPECT_EQ(DPEConfig::detect_from_weights(file).to_json(), small_config().to_json());
     auto loaded = load_dpe_generator(file);

@@ -10,22 +10,18 @@
 #include "engines/otavatar/controller.h"
 #include "engines/otavatar/driving.h"
 #include "pipeline/builtin_modules.h"
+#include "shared_fixture.h"
 
 namespace avatar::engines::otavatar {
 namespace {
 namespace fs = std::filesystem;
 
 TEST(OTAvatarController, OfficialFixtureMatches) {
-    const fs::path dir = fs::path(AVATAR_SHARED_DIR) / "reference" / "otavatar_controller";
-    if (!fs::exists(dir / "config.json"))
-        GTEST_SKIP() << "no shared fixtures at " << dir;
-    register_builtin_modules();
-    ReferenceRunOptions options;
-    options.show_progress = false;
-    const auto report = run_reference_checks(dir, options);
-    EXPECT_EQ(report.fixture, "otavatar_controller");
-    EXPECT_EQ(report.known(), 7);
-    EXPECT_TRUE(report.ok());
+    const auto report = testing::run_shared_fixture("otavatar_controller");
+    if (!report)
+        GTEST_SKIP() << "no shared fixture " << testing::shared_fixture_dir("otavatar_controller");
+    EXPECT_EQ(report->fixture, "otavatar_controller");
+    testing::expect_all_cases_pass(*report, 7);
 }
 
 // Saves a small controller the way the official checkpoint stores it: the shared refine Linear

@@ -6,22 +6,19 @@
 #include "core/reference_check.h"
 #include "core/safetensors.h"
 #include "engines/pvp/latent_module.h"
+#include "nn/state_dict.h"
 #include "pipeline/builtin_modules.h"
+#include "shared_fixture.h"
 
 namespace avatar::engines::pvp {
 namespace {
 namespace fs = std::filesystem;
 
 TEST(PvpLatentModule, OfficialFixtureMatches) {
-    const fs::path dir = fs::path(AVATAR_SHARED_DIR) / "reference" / "pvp";
-    if (!fs::exists(dir / "config.json"))
-        GTEST_SKIP() << "no shared fixtures at " << dir;
-    register_builtin_modules();
-    ReferenceRunOptions options;
-    options.show_progress = false;
-    const auto report = run_reference_checks(dir, options);
-    EXPECT_EQ(report.known(), 2);
-    EXPECT_TRUE(report.ok());
+    const auto report = testing::run_shared_fixture("pvp");
+    if (!report)
+        GTEST_SKIP() << "no shared fixture " << testing::shared_fixture_dir("pvp");
+    testing::expect_all_cases_pass(*report, 2);
 }
 
 TEST(PvpLatentModule, BlendWeightsAreNormalisedAndBoundedAndConfigRoundTrips) {
@@ -33,13 +30,8 @@ TEST(PvpLatentModule, BlendWeightsAreNormalisedAndBoundedAndConfigRoundTrips) {
     torch::manual_seed(5);
     LatentModule module(config);
     module->all_anchors.normal_();
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    for (const auto& p : module->named_parameters())
-        tensors.emplace_back(p.key(), p.value());
-    for (const auto& b : module->named_buffers())
-        tensors.emplace_back(b.key(), b.value());
     const fs::path path = fs::path(AVATAR_TEST_BINARY_DIR) / "pvp" / "latent.safetensors";
-    save_safetensors(path, tensors);
+    nn::save_state(*module, path);
     auto loaded = load_latent_module(SafetensorsFile::open(path));
     EXPECT_EQ(loaded->config().to_json(), config.to_json());
 

@@ -12,7 +12,9 @@
 #include "nn/camera.h"
 #include "nn/eg3d/renderer.h"
 #include "nn/eg3d/triplane.h"
+#include "nn/state_dict.h"
 #include "pipeline/builtin_modules.h"
+#include "shared_fixture.h"
 
 namespace avatar::nn::eg3d {
 namespace {
@@ -47,30 +49,15 @@ TriPlaneConfig tiny_config() {
 }
 
 void save_module(torch::nn::Module& module, const fs::path& path) {
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    for (const auto& p : module.named_parameters())
-        tensors.emplace_back(p.key(), p.value());
-    for (const auto& b : module.named_buffers())
-        tensors.emplace_back(b.key(), b.value());
-    save_safetensors(path, tensors);
+    save_state(module, path);
 }
 
 TEST(EG3D, OfficialFixtureMatches) {
-    const fs::path dir = fs::path(AVATAR_SHARED_DIR) / "reference" / "eg3d";
-    if (!fs::exists(dir / "config.json"))
-        GTEST_SKIP() << "no shared fixtures at " << dir;
-    register_builtin_modules();
-    ReferenceRunOptions options;
-    options.show_progress = false;
-    const auto report = run_reference_checks(dir, options);
-    EXPECT_EQ(report.fixture, "eg3d");
-    EXPECT_EQ(report.known(), static_cast<int>(report.cases.size()));
-    EXPECT_EQ(report.cases.size(), 12u);
-    for (const auto& c : report.cases) {
-        EXPECT_TRUE(c.passed()) << c.name << " " << c.error;
-        for (const auto& o : c.checks)
-            EXPECT_TRUE(o.passed) << c.name << " / " << o.name << " max err " << o.max_abs_error;
-    }
+    const auto report = testing::run_shared_fixture("eg3d");
+    if (!report)
+        GTEST_SKIP() << "no shared fixture " << testing::shared_fixture_dir("eg3d");
+    EXPECT_EQ(report->fixture, "eg3d");
+    testing::expect_all_cases_pass(*report, 12);
 }
 
 TEST(EG3D, ConfigIsDetectedFromSavedWeightsAndReloads) {

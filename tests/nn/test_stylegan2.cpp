@@ -12,6 +12,7 @@
 #include "nn/stylegan2.h"
 #include "nn/upfirdn2d.h"
 #include "pipeline/builtin_modules.h"
+#include "shared_fixture.h"
 
 namespace avatar::nn {
 namespace {
@@ -28,31 +29,17 @@ StyleGAN2Config small_config() {
 }
 
 TEST(StyleGAN2, OfficialFixtureMatches) {
-    const fs::path dir = fs::path(AVATAR_SHARED_DIR) / "reference" / "stylegan2_ada";
-    if (!fs::exists(dir / "config.json"))
-        GTEST_SKIP() << "no shared fixtures at " << dir;
-    register_builtin_modules();
-    ReferenceRunOptions options;
-    options.show_progress = false;
-    const auto report = run_reference_checks(dir, options);
-    EXPECT_EQ(report.known(), static_cast<int>(report.cases.size()));
-    for (const auto& c : report.cases) {
-        EXPECT_TRUE(c.passed()) << c.name << " " << c.error;
-        for (const auto& o : c.checks)
-            EXPECT_TRUE(o.passed) << c.name << " / " << o.name;
-    }
+    const auto report = testing::run_shared_fixture("stylegan2_ada");
+    if (!report)
+        GTEST_SKIP() << "no shared fixture " << testing::shared_fixture_dir("stylegan2_ada");
+    testing::expect_all_cases_pass(*report, 8);
 }
 
 TEST(StyleGAN2, ConfigIsDetectedFromSavedWeights) {
     torch::manual_seed(1);
     StyleGAN2Generator generator(small_config());
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    for (const auto& p : generator->named_parameters())
-        tensors.emplace_back(p.key(), p.value());
-    for (const auto& b : generator->named_buffers())
-        tensors.emplace_back(b.key(), b.value());
     const fs::path path = fs::path(AVATAR_TEST_BINARY_DIR) / "stylegan2" / "small.safetensors";
-    save_safetensors(path, tensors);
+    save_state(*generator, path);
 
     const auto file = SafetensorsFile::open(path);
     const auto config = StyleGAN2Config::detect_from_weights(file);

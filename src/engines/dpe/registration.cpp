@@ -105,10 +105,6 @@ std::vector<OutputCheck> run_chain(const ReferenceFixture& fixture, const json& 
     return io.results();
 }
 
-auto named(const std::string& name) {
-    return [name](const json& spec) { return spec.value("name", "") == name; };
-}
-
 bool is_stage_case(const json& spec) {
     const auto name = spec.value("name", "");
     for (const char* prefix : {"exp_", "pose_", "both_"}) {
@@ -177,27 +173,18 @@ void register_benchmarks() {
 void register_dpe() {
     register_benchmarks();
     auto& references = ReferenceRegistry::instance();
-    references.add({"dpe", "engines::dpe::Encoder", named("enc"), run_encoder});
-    references.add({"dpe", "engines::dpe direction basis", named("dir"), run_direction});
-    references.add({"dpe", "engines::dpe motion MLPs", named("mlp"), run_mlp});
-    references.add({"dpe", "engines::dpe::Decoder (both)", named("dec"), run_decoders});
+    references.add({"dpe", "engines::dpe::Encoder", case_named("enc"), run_encoder});
+    references.add({"dpe", "engines::dpe direction basis", case_named("dir"), run_direction});
+    references.add({"dpe", "engines::dpe motion MLPs", case_named("mlp"), run_mlp});
+    references.add({"dpe", "engines::dpe::Decoder (both)", case_named("dec"), run_decoders});
     references.add({"dpe", "engines::dpe::Generator::forward", is_stage_case, run_stage});
-    references.add({"dpe", "engines::dpe exp -> pose chain", named("chain"), run_chain});
+    references.add({"dpe", "engines::dpe exp -> pose chain", case_named("chain"), run_chain});
 
     ModelSpec spec;
     spec.name = "dpe";
     spec.engine = "dpe";
     spec.description = "DPE generator (official layout): disentangled pose and expression editing";
-    spec.detect = [](const SafetensorsFile& file) -> std::optional<json> {
-        if (!file.contains("dec_pose.input.input") || !file.contains("dir.weight")) {
-            return std::nullopt;
-        }
-        try {
-            return DPEConfig::detect_from_weights(file).to_json();
-        } catch (const Error&) {
-            return std::nullopt;
-        }
-    };
+    spec.detect = detect_config<DPEConfig>({"dec_pose.input.input", "dir.weight"});
     ModelRegistry::instance().add(std::move(spec));
 }
 

@@ -38,6 +38,16 @@ ControllerConfig ControllerConfig::detect_from_weights(const SafetensorsFile& fi
     return config;
 }
 
+nlohmann::json ControllerConfig::to_json() const {
+    return {{"coeff_channels", coeff_channels},
+            {"descriptor_channels", descriptor_channels},
+            {"mapping_layers", mapping_layers},
+            {"num_directions", num_directions},
+            {"w_dim", w_dim},
+            {"num_ws", num_ws},
+            {"window", window}};
+}
+
 MotionControllerImpl::MotionControllerImpl(const ControllerConfig& config) : config_(config) {
     using namespace torch::nn;
     // Official names: mapping_3DMM.first.0, mapping_3DMM.encoder{i}.1 (index 0 is the LeakyReLU),

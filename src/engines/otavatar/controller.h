@@ -4,6 +4,7 @@
 // EG3D generator, as a combination of 20 orthonormal directions. Architecture as coded:
 // shared/reference/otavatar_controller/SPEC.md §1-2.
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "core/safetensors.h"
 
@@ -21,6 +22,7 @@ struct ControllerConfig {
 
     static ControllerConfig detect_from_weights(const SafetensorsFile& file,
                                                 const std::string& prefix = "");
+    nlohmann::json to_json() const;
 };
 
 struct ControllerOutput {

@@ -68,12 +68,6 @@ std::vector<OutputCheck> run_add_bias(const ReferenceFixture& fixture, const jso
         fixture.tensor("add_bias/c_out"), tolerance_for(spec, "c_out"))};
 }
 
-auto named_any(std::vector<std::string> names) {
-    return [names](const json& spec) {
-        return std::find(names.begin(), names.end(), spec.value("name", "")) != names.end();
-    };
-}
-
 }  // namespace
 
 void register_otavatar() {
@@ -83,36 +77,21 @@ void register_otavatar() {
         return config.value("class", "") == "models.controller.VideoCodeBook";
     });
     references.add({"otavatar_controller", "engines::otavatar::MotionController",
-                    named_any({"case0", "case1", "case2"}), run_controller});
+                    case_named_any({"case0", "case1", "case2"}), run_controller});
     references.add({"otavatar_controller", "engines::otavatar::motion_windows",
-                    named_any({"window"}), run_window});
+                    case_named_any({"window"}), run_window});
     references.add({"otavatar_controller", "engines::otavatar::conditions_to_cameras",
-                    named_any({"camera", "camera_short"}), run_camera});
+                    case_named_any({"camera", "camera_short"}), run_camera});
     references.add({"otavatar_controller", "engines::otavatar::add_intrinsic_bias",
-                    named_any({"add_bias"}), run_add_bias});
+                    case_named_any({"add_bias"}), run_add_bias});
 
     ModelSpec spec;
     spec.name = "otavatar-controller";
     spec.engine = "otavatar";
     spec.description =
         "OTAvatar motion controller (VideoCodeBook): coefficient window -> latent offsets";
-    spec.detect = [](const SafetensorsFile& file) -> std::optional<json> {
-        if (!file.contains("mapping_3DMM.first.0.weight") || !file.contains("direction.weight")) {
-            return std::nullopt;
-        }
-        try {
-            const auto c = ControllerConfig::detect_from_weights(file);
-            return json{{"coeff_channels", c.coeff_channels},
-                        {"descriptor_channels", c.descriptor_channels},
-                        {"mapping_layers", c.mapping_layers},
-                        {"num_directions", c.num_directions},
-                        {"w_dim", c.w_dim},
-                        {"num_ws", c.num_ws},
-                        {"window", c.window}};
-        } catch (const Error&) {
-            return std::nullopt;
-        }
-    };
+    spec.detect =
+        detect_config<ControllerConfig>({"mapping_3DMM.first.0.weight", "direction.weight"});
     ModelRegistry::instance().add(std::move(spec));
 }
 

@@ -56,32 +56,20 @@ std::vector<OutputCheck> run_render(const ReferenceFixture& fixture, const json&
     return io.results();
 }
 
-auto named(const std::string& name) {
-    return [name](const json& spec) { return spec.value("name", "") == name; };
-}
-
 }  // namespace
 
 void register_pvp() {
     auto& references = ReferenceRegistry::instance();
-    references.add({"pvp", "engines::pvp::LatentModule::generate", named("gen"), run_generate});
+    references.add(
+        {"pvp", "engines::pvp::LatentModule::generate", case_named("gen"), run_generate});
     references.add({"pvp", "engines::pvp render path (pose, latent module, StyleGAN2 synthesis)",
-                    named("render"), run_render});
+                    case_named("render"), run_render});
 
     ModelSpec spec;
     spec.name = "pvp-latent";
     spec.engine = "pvp";
     spec.description = "PVP latent module (ExprAlphaV2): pose-blended pivots + expression offsets";
-    spec.detect = [](const SafetensorsFile& file) -> std::optional<json> {
-        if (!file.contains("all_anchors") || !file.contains("alpha_net.0.weight")) {
-            return std::nullopt;
-        }
-        try {
-            return LatentModuleConfig::detect_from_weights(file).to_json();
-        } catch (const Error&) {
-            return std::nullopt;
-        }
-    };
+    spec.detect = detect_config<LatentModuleConfig>({"all_anchors", "alpha_net.0.weight"});
     ModelRegistry::instance().add(std::move(spec));
 }
 

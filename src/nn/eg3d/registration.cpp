@@ -285,10 +285,6 @@ std::vector<OutputCheck> run_native256(const ReferenceFixture& fixture, const js
     return io.results();
 }
 
-auto named(std::string name) {
-    return [name](const json& spec) { return spec.value("name", "") == name; };
-}
-
 }  // namespace
 
 void register_eg3d() {
@@ -313,7 +309,7 @@ void register_eg3d() {
         {"native256", "eg3d::TriPlaneGenerator (unpatched 256² backbone)", run_native256},
     };
     for (const auto& [name, description, runner] : cases)
-        references.add({"eg3d", description, named(name), runner});
+        references.add({"eg3d", description, case_named(name), runner});
 
     ModelSpec spec;
     spec.name = "eg3d";
@@ -321,18 +317,9 @@ void register_eg3d() {
     spec.description =
         "EG3D tri-plane generator (OTAvatar's TriPlaneGenerator): ws + camera -> planes -> "
         "volume rendering -> SR";
-    spec.detect = [](const SafetensorsFile& file) -> std::optional<json> {
-        if (!file.contains("backbone.mapping.fc0.weight") ||
-            !file.contains("decoder.net.0.weight") ||
-            !file.contains("superresolution.block0.conv0.weight")) {
-            return std::nullopt;
-        }
-        try {
-            return TriPlaneConfig::detect_from_weights(file).to_json();
-        } catch (const Error&) {
-            return std::nullopt;
-        }
-    };
+    spec.detect =
+        detect_config<TriPlaneConfig>({"backbone.mapping.fc0.weight", "decoder.net.0.weight",
+                                       "superresolution.block0.conv0.weight"});
     ModelRegistry::instance().add(std::move(spec));
 }
 
