@@ -240,6 +240,10 @@ void CaseChecker::output(const std::string& label, const torch::Tensor& actual) 
                               tolerance_for(spec_, label)));
 }
 
+void CaseChecker::check(const std::string& key, const torch::Tensor& actual, Tolerance tolerance) {
+    checks_.push_back(compare(key, actual, reference(key), tolerance));
+}
+
 void CaseChecker::intermediate(const std::string& key, const torch::Tensor& actual) {
     checks_.push_back(compare(key, actual, reference(key), tolerance_for(spec_, key)));
 }

@@ -127,6 +127,10 @@ public:
     void output(const std::string& label, const torch::Tensor& actual);
     // Compares with the reference tensor `key` (an intermediate), at the case's tolerance.
     void intermediate(const std::string& key, const torch::Tensor& actual);
+    // Compares with the reference tensor `key` at an explicit tolerance.
+    void check(const std::string& key, const torch::Tensor& actual, Tolerance tolerance);
+    // The tolerance the case gives an output label (tolerance_for).
+    Tolerance tolerance(const std::string& label) const { return tolerance_for(spec_, label); }
     std::vector<OutputCheck> results() const { return checks_; }
 
 private:
@@ -134,6 +138,17 @@ private:
     const nlohmann::json& spec_;
     std::vector<OutputCheck> checks_;
 };
+
+// A model built once per key (usually the fixture's weights path) and shared by the cases of a
+// run: parity runs load the same weights for many cases.
+template <typename Model>
+Model cached_model(const std::string& key, const std::function<Model()>& build) {
+    static std::map<std::string, Model> cache;
+    auto it = cache.find(key);
+    if (it == cache.end())
+        it = cache.emplace(key, build()).first;
+    return it->second;
+}
 
 // ---- running a folder ----
 

@@ -38,13 +38,8 @@ std::vector<OutputCheck> run_bias_act(const ReferenceFixture& fixture, const jso
 
 // The generator of the fixture, built from its weights (cached per fixture folder).
 StyleGAN2Generator fixture_generator(const ReferenceFixture& fixture) {
-    static std::map<std::string, StyleGAN2Generator> cache;
-    const auto key = fixture.dir().string();
-    auto it = cache.find(key);
-    if (it == cache.end()) {
-        it = cache.emplace(key, load_stylegan2_generator(fixture.weights())).first;
-    }
-    return it->second;
+    return cached_model<StyleGAN2Generator>(
+        fixture.weights().subject(), [&] { return load_stylegan2_generator(fixture.weights()); });
 }
 
 std::vector<OutputCheck> run_modconv(const ReferenceFixture& fixture, const json& spec) {

@@ -11,12 +11,8 @@ namespace {
 using nlohmann::json;
 
 Generator fixture_generator(const ReferenceFixture& fixture) {
-    static std::map<std::string, Generator> cache;
-    const auto key = fixture.dir().string();
-    auto it = cache.find(key);
-    if (it == cache.end())
-        it = cache.emplace(key, load_dpe_generator(fixture.weights())).first;
-    return it->second;
+    return cached_model<Generator>(fixture.weights().subject(),
+                                   [&] { return load_dpe_generator(fixture.weights()); });
 }
 
 // Compares every listed intermediate with what our trace recorded under the same key; one that
@@ -61,11 +57,10 @@ std::vector<OutputCheck> run_direction(const ReferenceFixture& fixture, const js
 std::vector<OutputCheck> run_mlp(const ReferenceFixture& fixture, const json& spec) {
     CaseChecker io(fixture, spec);
     auto generator = fixture_generator(fixture);
-    io.output("alpha", generator->alpha(io.input("wa")));
+    std::map<std::string, torch::Tensor> recorded;
+    io.output("alpha", generator->alpha(io.input("wa"), Trace(&recorded, "mlp/")));
     io.output("mlp_pose(d)", generator->mlp_pose(io.input("d")));
     io.output("mlp_exp(d)", generator->mlp_exp(io.input("d")));
-    std::map<std::string, torch::Tensor> recorded;
-    generator->alpha(io.input("wa"), Trace(&recorded, "mlp/"));
     check_intermediates(io, spec, recorded);
     return io.results();
 }

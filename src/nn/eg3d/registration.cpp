@@ -13,31 +13,11 @@ using torch::indexing::Slice;
 
 // The fixture's case outputs are listed as prose, so each runner names its reference tensors.
 // Intermediates are held to the tolerance of the output they lead to (never a looser one).
-class Checks {
-public:
-    Checks(const ReferenceFixture& fixture, const json& spec) : fixture_(fixture), spec_(spec) {}
-
-    void add(const std::string& key, const torch::Tensor& actual, Tolerance tolerance) {
-        checks_.push_back(compare(key, actual, fixture_.tensor(key), tolerance));
-    }
-    // Tolerance of an output label of the case's spec.
-    Tolerance tol(const std::string& label) const { return tolerance_for(spec_, label); }
-    torch::Tensor ref(const std::string& key) const { return fixture_.tensor(key); }
-    std::vector<OutputCheck> results() { return std::move(checks_); }
-
-private:
-    const ReferenceFixture& fixture_;
-    const json& spec_;
-    std::vector<OutputCheck> checks_;
-};
-
 // The fixture's generator for one weights file, with the fixture's rendering options (cached).
 TriPlaneGenerator fixture_generator(const ReferenceFixture& fixture, const std::string& weights,
                                     const json& variant) {
-    static std::map<std::string, TriPlaneGenerator> cache;
     const auto key = (fixture.dir() / weights).string();
-    auto it = cache.find(key);
-    if (it == cache.end()) {
+    return cached_model<TriPlaneGenerator>(key, [&] {
         const auto& kwargs = variant.at("generator_kwargs");
         auto generator =
             load_triplane_generator(fixture.weights(weights), "",
@@ -46,9 +26,8 @@ TriPlaneGenerator fixture_generator(const ReferenceFixture& fixture, const std::
         check(num_ws == generator->num_ws(), key,
               "the fixture expects " + std::to_string(num_ws) + " ws, the weights give " +
                   std::to_string(generator->num_ws()));
-        it = cache.emplace(key, generator).first;
-    }
-    return it->second;
+        return generator;
+    });
 }
 
 TriPlaneGenerator small_generator(const ReferenceFixture& fixture) {
@@ -64,38 +43,39 @@ RenderNoise stored_noise(const ReferenceFixture& fixture, const std::string& pre
 }
 
 std::vector<OutputCheck> run_camera_lookat(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
-    const auto radius = io.ref("camera_lookat/radius").item<float>();
-    io.add("camera_lookat/cam2world",
-           look_at_pose(io.ref("camera_lookat/horizontal"), io.ref("camera_lookat/vertical"),
-                        io.ref("camera_lookat/lookat"), radius),
-           io.tol("cam2world"));
+    CaseChecker io(fixture, spec);
+    const auto radius = io.reference("camera_lookat/radius").item<float>();
+    io.check("camera_lookat/cam2world",
+             look_at_pose(io.reference("camera_lookat/horizontal"),
+                          io.reference("camera_lookat/vertical"),
+                          io.reference("camera_lookat/lookat"), radius),
+             io.tolerance("cam2world"));
     return io.results();
 }
 
 std::vector<OutputCheck> run_mapping(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     auto generator = small_generator(fixture);
-    const auto z = io.ref("mapping/z"), c = io.ref("mapping/c");
-    const auto t = io.tol("ws");
+    const auto z = io.reference("mapping/z"), c = io.reference("mapping/c");
+    const auto t = io.tolerance("ws");
     MappingTrace trace;
-    io.add("mapping/ws", generator->mapping(z, c, 1.0, std::nullopt, &trace), t);
-    io.add("mapping/embed_out", trace.embed, t);
-    io.add("mapping/fc0_in", trace.fc_input, t);
+    io.check("mapping/ws", generator->mapping(z, c, 1.0, std::nullopt, &trace), t);
+    io.check("mapping/embed_out", trace.embed, t);
+    io.check("mapping/fc0_in", trace.fc_input, t);
     for (size_t i = 0; i < trace.layers.size(); ++i)
-        io.add("mapping/fc" + std::to_string(i) + "_out", trace.layers[i], t);
-    io.add("mapping/ws_psi0.7", generator->mapping(z, c, 0.7), t);
-    io.add("mapping/ws_psi0.5_cutoff4", generator->mapping(z, c, 0.5, 4), t);
+        io.check("mapping/fc" + std::to_string(i) + "_out", trace.layers[i], t);
+    io.check("mapping/ws_psi0.7", generator->mapping(z, c, 0.7), t);
+    io.check("mapping/ws_psi0.5_cutoff4", generator->mapping(z, c, 0.5, 4), t);
     return io.results();
 }
 
 std::vector<OutputCheck> run_synthesis(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     auto generator = small_generator(fixture);
-    const auto t = io.tol("planes");
+    const auto t = io.tolerance("planes");
     std::map<std::string, SynthesisBlockTrace> traces;
-    io.add("e2e/planes", generator->synthesize_planes(io.ref("e2e/ws"), NoiseMode::kConst, &traces),
-           t);
+    io.check("e2e/planes",
+             generator->synthesize_planes(io.reference("e2e/ws"), NoiseMode::kConst, &traces), t);
     // Keys read "synthesis/b<res>.<item>"; our traces name conv outputs "conv0" and raw styles
     // "conv0.affine".
     for (const auto& info : fixture.case_tensors().tensors()) {
@@ -116,111 +96,114 @@ std::vector<OutputCheck> run_synthesis(const ReferenceFixture& fixture, const js
         const auto& tensors = traces.at(block).tensors;
         const auto found = tensors.find(item);
         check(found != tensors.end(), info.name, "no such intermediate in our synthesis trace");
-        io.add(info.name, found->second, t);
+        io.check(info.name, found->second, t);
     }
     return io.results();
 }
 
 std::vector<OutputCheck> run_ray_sampler(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
-    const auto resolution = io.ref("ray_sampler/resolution").item<int64_t>();
-    const auto [cam2world, intrinsics] = unpack_camera(io.ref("ray_sampler/c"));
+    CaseChecker io(fixture, spec);
+    const auto resolution = io.reference("ray_sampler/resolution").item<int64_t>();
+    const auto [cam2world, intrinsics] = unpack_camera(io.reference("ray_sampler/c"));
     const auto [origins, directions] = sample_rays(cam2world, intrinsics, resolution);
-    io.add("ray_sampler/ray_origins", origins, io.tol("ray_origins"));
-    io.add("ray_sampler/ray_directions", directions, io.tol("ray_directions"));
+    io.check("ray_sampler/ray_origins", origins, io.tolerance("ray_origins"));
+    io.check("ray_sampler/ray_directions", directions, io.tolerance("ray_directions"));
     return io.results();
 }
 
 std::vector<OutputCheck> run_sample_from_planes(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     const auto box_warp = small_generator(fixture)->config().rendering.box_warp;
     torch::Tensor projected;
-    const auto features = sample_from_planes(
-        io.ref("e2e/planes"), io.ref("sample_planes/coordinates"), box_warp, &projected);
-    io.add("sample_planes/features", features, io.tol("features"));
-    io.add("sample_planes/projected", projected, io.tol("features"));
+    const auto features =
+        sample_from_planes(io.reference("e2e/planes"), io.reference("sample_planes/coordinates"),
+                           box_warp, &projected);
+    io.check("sample_planes/features", features, io.tolerance("features"));
+    io.check("sample_planes/projected", projected, io.tolerance("features"));
     return io.results();
 }
 
 std::vector<OutputCheck> run_decoder(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     auto generator = small_generator(fixture);
-    const auto out = generator->decoder->forward(io.ref("sample_planes/features"), true);
-    const auto t = io.tol("rgb");
-    io.add("decoder/rgb", out.rgb, t);
-    io.add("decoder/sigma", out.sigma, t);
+    const auto out = generator->decoder->forward(io.reference("sample_planes/features"), true);
+    const auto t = io.tolerance("rgb");
+    io.check("decoder/rgb", out.rgb, t);
+    io.check("decoder/sigma", out.sigma, t);
     for (const auto& [name, tensor] : out.trace)
-        io.add("decoder/" + name, tensor, t);
+        io.check("decoder/" + name, tensor, t);
     return io.results();
 }
 
 std::vector<OutputCheck> run_render_from_planes(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     auto generator = small_generator(fixture);
     const auto rendering =
-        generator->render_planes(io.ref("e2e/c"), io.ref("e2e/planes"),
+        generator->render_planes(io.reference("e2e/c"), io.reference("e2e/planes"),
                                  small_rendering_resolution(fixture), stored_noise(fixture, "e2e"),
                                  /*keep_trace=*/true);
-    const auto t = io.tol("image_feature");
-    io.add("e2e/image_feature", rendering.feature_image, t);
-    io.add("e2e/image", rendering.image, t);  // a slice of the feature image
-    io.add("e2e/image_depth", rendering.depth_image, io.tol("image_depth"));
-    io.add("e2e/weights_sum", rendering.weights_sum, io.tol("weights_sum"));
+    const auto t = io.tolerance("image_feature");
+    io.check("e2e/image_feature", rendering.feature_image, t);
+    io.check("e2e/image", rendering.image, t);  // a slice of the feature image
+    io.check("e2e/image_depth", rendering.depth_image, io.tolerance("image_depth"));
+    io.check("e2e/weights_sum", rendering.weights_sum, io.tolerance("weights_sum"));
     // The intermediates the fixture declares ("render/<name>"), from our renderer's trace.
     for (const auto& entry : spec.value("intermediates", json::array())) {
         const auto key = entry.get<std::string>();
         const auto found = rendering.trace.find(key.substr(key.find('/') + 1));
         check(found != rendering.trace.end(), key, "no such intermediate in our renderer trace");
-        io.add(key, found->second, t);
+        io.check(key, found->second, t);
     }
     return io.results();
 }
 
 std::vector<OutputCheck> run_ray_marcher(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
-    const auto t = io.tol("rgb_final");
-    const auto out = ray_march(io.ref("render/all_colors"), io.ref("render/all_densities"),
-                               io.ref("render/all_depths"));
-    io.add("render/rgb_final", out.rgb, t);
-    io.add("render/depth_final", out.depth, t);
-    io.add("render/weights_final", out.weights, t);
+    CaseChecker io(fixture, spec);
+    const auto t = io.tolerance("rgb_final");
+    const auto out =
+        ray_march(io.reference("render/all_colors"), io.reference("render/all_densities"),
+                  io.reference("render/all_depths"));
+    io.check("render/rgb_final", out.rgb, t);
+    io.check("render/depth_final", out.depth, t);
+    io.check("render/weights_final", out.weights, t);
     // The coarse pass: the decoder's flat [B, M*D, C] outputs regrouped per ray.
-    const auto depths = io.ref("render/depths_coarse");
+    const auto depths = io.reference("render/depths_coarse");
     const int64_t batch = depths.size(0), rays = depths.size(1), samples = depths.size(2);
-    const auto colors = io.ref("render/colors_coarse").reshape({batch, rays, samples, -1});
-    const auto sigma = io.ref("render/sigma_coarse").reshape({batch, rays, samples, 1});
-    io.add("render/weights_coarse", ray_march(colors, sigma, depths).weights, t);
+    const auto colors = io.reference("render/colors_coarse").reshape({batch, rays, samples, -1});
+    const auto sigma = io.reference("render/sigma_coarse").reshape({batch, rays, samples, 1});
+    io.check("render/weights_coarse", ray_march(colors, sigma, depths).weights, t);
     return io.results();
 }
 
 std::vector<OutputCheck> run_sample_importance(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
-    io.add("render/depths_fine",
-           sample_importance(io.ref("render/depths_coarse"), io.ref("render/weights_coarse"),
-                             io.ref("e2e/u_importance")),
-           io.tol("depths_fine"));
+    CaseChecker io(fixture, spec);
+    io.check(
+        "render/depths_fine",
+        sample_importance(io.reference("render/depths_coarse"),
+                          io.reference("render/weights_coarse"), io.reference("e2e/u_importance")),
+        io.tolerance("depths_fine"));
     return io.results();
 }
 
 std::vector<OutputCheck> run_superresolution(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     auto generator = small_generator(fixture);
-    const auto t = io.tol("sr_image");
+    const auto t = io.tolerance("sr_image");
     SuperresolutionTrace trace;
-    io.add("e2e/sr_image",
-           generator->super_resolve(io.ref("e2e/image"), io.ref("e2e/image_feature"),
-                                    io.ref("e2e/ws"), &trace),
-           t);
-    io.add("sr/x_interp_ch0-7", trace.x_resized.narrow(1, 0, 8), t);
-    io.add("sr/rgb_interp", trace.rgb_resized, t);
-    io.add("sr/ws_sr", trace.ws, t);
+    io.check("e2e/sr_image",
+             generator->super_resolve(io.reference("e2e/image"), io.reference("e2e/image_feature"),
+                                      io.reference("e2e/ws"), &trace),
+             t);
+    io.check("sr/x_interp_ch0-7", trace.x_resized.narrow(1, 0, 8), t);
+    io.check("sr/rgb_interp", trace.rgb_resized, t);
+    io.check("sr/ws_sr", trace.ws, t);
     const auto& block0 = trace.block0.tensors;
-    io.add("sr/block0_img", block0.at("img"), t);
+    io.check("sr/block0_img", block0.at("img"), t);
     const auto& x = block0.at("x");
-    io.add("sr/block0_x_crop", x.index({Slice(), Slice(0, 8), Slice(0, 32), Slice(0, 32)}), t);
-    io.add("sr/block0_x_chmean", x.mean({2, 3}), t);
+    io.check("sr/block0_x_crop", x.index({Slice(), Slice(0, 8), Slice(0, 32), Slice(0, 32)}), t);
+    io.check("sr/block0_x_chmean", x.mean({2, 3}), t);
     const auto& conv0 = block0.at("conv0");
-    io.add("sr/block0_conv0_ch0-3", conv0.narrow(1, 0, 4), t);
+    io.check("sr/block0_conv0_ch0-3", conv0.narrow(1, 0, 4), t);
     // Which pixels sit on the +-256 conv_clamp. A pixel whose value is within the SR tolerance of
     // the clamp may fall on either side, so the fraction may differ by at most the fraction of
     // such borderline pixels (and nothing else).
@@ -228,60 +211,60 @@ std::vector<OutputCheck> run_superresolution(const ReferenceFixture& fixture, co
     const auto magnitude = conv0.narrow(1, 0, 2).abs();
     const auto borderline =
         magnitude.ge(clamp - (t.atol + t.rtol * clamp)).logical_and(magnitude.lt(clamp));
-    io.add("sr/block0_conv0_clamped_fraction_ch0-1",
-           magnitude.ge(clamp).to(torch::kFloat32).mean({2, 3}),
-           {borderline.to(torch::kFloat64).mean({2, 3}).max().item<double>(), 0.0});
+    io.check("sr/block0_conv0_clamped_fraction_ch0-1",
+             magnitude.ge(clamp).to(torch::kFloat32).mean({2, 3}),
+             {borderline.to(torch::kFloat64).mean({2, 3}).max().item<double>(), 0.0});
     return io.results();
 }
 
 std::vector<OutputCheck> run_e2e(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     auto generator = small_generator(fixture);
     const auto out =
-        generator->synthesize(io.ref("e2e/ws"), io.ref("e2e/c"), stored_noise(fixture, "e2e"),
-                              small_rendering_resolution(fixture));
-    io.add("e2e/sr_image", out.image, io.tol("sr_image"));
-    io.add("e2e/image_feature", out.rendering.feature_image, io.tol("image_feature"));
-    io.add("e2e/image_depth", out.rendering.depth_image, io.tol("image_depth"));
+        generator->synthesize(io.reference("e2e/ws"), io.reference("e2e/c"),
+                              stored_noise(fixture, "e2e"), small_rendering_resolution(fixture));
+    io.check("e2e/sr_image", out.image, io.tolerance("sr_image"));
+    io.check("e2e/image_feature", out.rendering.feature_image, io.tolerance("image_feature"));
+    io.check("e2e/image_depth", out.rendering.depth_image, io.tolerance("image_depth"));
     return io.results();
 }
 
 // The unpatched model (backbone at 256, 14 ws): the full chain, checked through crops and
 // channel statistics (the fixture stores no full-size planes or SR image).
 std::vector<OutputCheck> run_native256(const ReferenceFixture& fixture, const json& spec) {
-    Checks io(fixture, spec);
+    CaseChecker io(fixture, spec);
     const auto& variant = fixture.config().at("native256");
     auto generator = fixture_generator(fixture, variant.at("weights").get<std::string>(), variant);
     const auto resolution = variant.at("neural_rendering_resolution").get<int64_t>();
-    const auto ws = io.ref("native256/ws");
+    const auto ws = io.reference("native256/ws");
     // Rendering-side quantities use the case's image_feature tolerance, SR-side ones its
     // sr_image_crop tolerance.
-    const auto render_t = io.tol("image_feature");
-    const auto sr_t = io.tol("sr_image_crop");
+    const auto render_t = io.tolerance("image_feature");
+    const auto sr_t = io.tolerance("sr_image_crop");
 
     std::map<std::string, SynthesisBlockTrace> traces;
     const auto planes = generator->synthesize_planes(ws, NoiseMode::kConst, &traces);
     const auto window = Slice(120, 136);
-    io.add("native256/planes_crop", planes.index({"...", window, window}), render_t);
-    io.add("native256/planes_chmean", planes.mean({3, 4}), render_t);
-    io.add("native256/planes_chstd", planes.std({3, 4}, /*unbiased=*/true), render_t);
+    io.check("native256/planes_crop", planes.index({"...", window, window}), render_t);
+    io.check("native256/planes_chmean", planes.mean({3, 4}), render_t);
+    io.check("native256/planes_chstd", planes.std({3, 4}, /*unbiased=*/true), render_t);
     for (const int res : {4, 8, 16, 32}) {
         const auto block = "b" + std::to_string(res);
-        io.add("native256/" + block + ".img", traces.at(block).tensors.at("img"), render_t);
+        io.check("native256/" + block + ".img", traces.at(block).tensors.at("img"), render_t);
     }
 
-    const auto rendering = generator->render_planes(io.ref("native256/c"), planes, resolution,
+    const auto rendering = generator->render_planes(io.reference("native256/c"), planes, resolution,
                                                     stored_noise(fixture, "native256"), true);
-    io.add("native256/image_feature", rendering.feature_image, render_t);
-    io.add("native256/image_depth", rendering.depth_image, render_t);
-    io.add("native256/weights_sum", rendering.weights_sum, render_t);
-    io.add("native256/render_depths_fine", rendering.trace.at("depths_fine"), render_t);
+    io.check("native256/image_feature", rendering.feature_image, render_t);
+    io.check("native256/image_depth", rendering.depth_image, render_t);
+    io.check("native256/weights_sum", rendering.weights_sum, render_t);
+    io.check("native256/render_depths_fine", rendering.trace.at("depths_fine"), render_t);
 
     const auto sr = generator->super_resolve(rendering.image, rendering.feature_image, ws);
     const auto crop = Slice(192, 320);
-    io.add("native256/sr_image_crop", sr.index({Slice(), Slice(), crop, crop}), sr_t);
-    io.add("native256/sr_image_chmean", sr.mean({2, 3}), sr_t);
-    io.add("native256/sr_image_chstd", sr.std({2, 3}, /*unbiased=*/true), sr_t);
+    io.check("native256/sr_image_crop", sr.index({Slice(), Slice(), crop, crop}), sr_t);
+    io.check("native256/sr_image_chmean", sr.mean({2, 3}), sr_t);
+    io.check("native256/sr_image_chstd", sr.std({2, 3}, /*unbiased=*/true), sr_t);
     return io.results();
 }
 
