@@ -112,7 +112,9 @@ void VideoWriter::Impl::open_audio(const std::filesystem::path& source) {
     copy->output->time_base = in->time_base;
     // Keep audio and video in sync as they were in the source: both start where it started.
     if (copy->input->start_time != AV_NOPTS_VALUE)
-        copy->shift = av_rescale_q(copy->input->start_time, AV_TIME_BASE_Q, in->time_base);
+        // av_make_q rather than AV_TIME_BASE_Q, a C compound literal that C++ does not have.
+        copy->shift =
+            av_rescale_q(copy->input->start_time, av_make_q(1, AV_TIME_BASE), in->time_base);
     audio = std::move(copy);
 }
 

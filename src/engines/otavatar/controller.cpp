@@ -124,7 +124,7 @@ ControllerOutput MotionControllerImpl::forward(const torch::Tensor& driving) {
     return out;
 }
 
-void MotionControllerImpl::load(const SafetensorsFile& file, const std::string& prefix) {
+void MotionControllerImpl::load_weights(const SafetensorsFile& file, const std::string& prefix) {
     const auto report = nn::load_state(*this, file, prefix, /*strict=*/false);
     check(report.missing.empty(), file.subject(),
           "tensor '" + (report.missing.empty() ? std::string() : report.missing.front()) +
@@ -152,7 +152,7 @@ void MotionControllerImpl::load(const SafetensorsFile& file, const std::string& 
 
 MotionController load_motion_controller(const SafetensorsFile& file, const std::string& prefix) {
     MotionController controller(ControllerConfig::detect_from_weights(file, prefix));
-    controller->load(file, prefix);
+    controller->load_weights(file, prefix);
     controller->eval();
     return controller;
 }

@@ -49,7 +49,7 @@ public:
 
     // Loads weights under `prefix`. The checkpoint stores the shared refine Linear five times
     // (mapping_Refine.{0,2,4,6,8}); the copies must be equal.
-    void load(const SafetensorsFile& file, const std::string& prefix = "");
+    void load_weights(const SafetensorsFile& file, const std::string& prefix = "");
 
 private:
     ControllerConfig config_;
