@@ -227,15 +227,15 @@ OutputCheck compare(const std::string& name, const torch::Tensor& actual,
 
 torch::Tensor CaseChecker::input(const std::string& name) const {
     const auto& inputs = spec_.at("inputs");
-    check(inputs.is_object() && inputs.contains(name), case_name(spec_),
-          "the case has no input '" + name + "'");
+    avatar::check(inputs.is_object() && inputs.contains(name), case_name(spec_),
+                  "the case has no input '" + name + "'");
     return reference(inputs[name].get<std::string>());
 }
 
 void CaseChecker::output(const std::string& label, const torch::Tensor& actual) {
     const auto& outputs = spec_.at("outputs");
-    check(outputs.is_object() && outputs.contains(label), case_name(spec_),
-          "the case has no output '" + label + "'");
+    avatar::check(outputs.is_object() && outputs.contains(label), case_name(spec_),
+                  "the case has no output '" + label + "'");
     checks_.push_back(compare(label, actual, reference(outputs[label].get<std::string>()),
                               tolerance_for(spec_, label)));
 }
