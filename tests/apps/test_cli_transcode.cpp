@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "cli_runner.h"
+#include "scratch_dir.h"
 
 namespace avatar {
 namespace {
@@ -18,10 +19,7 @@ using testing::run_cli;
 const fs::path kTalking = fs::path(AVATAR_SOURCE_DIR) / "assets/samples/talking.mp4";
 
 fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::path(AVATAR_TEST_BINARY_DIR) / "cli_transcode" / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
+    return avatar::testing::fresh_dir("cli_transcode", name);
 }
 
 // ffprobe's view of the file's streams (an independent check of what we wrote).

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/safetensors.h"
+#include "scratch_dir.h"
 
 namespace avatar {
 namespace {
@@ -17,10 +18,7 @@ namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
 fs::path test_dir(const std::string& name) {
-    const auto dir = fs::path(AVATAR_TEST_BINARY_DIR) / "safetensors" / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
+    return avatar::testing::fresh_dir("safetensors", name);
 }
 
 // Builds a file the way the format spec describes it, independently of our writer.

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "media/image.h"
+#include "scratch_dir.h"
 
 namespace avatar::media {
 namespace {
@@ -18,10 +19,7 @@ namespace fs = std::filesystem;
 const fs::path kPortrait = fs::path(AVATAR_SOURCE_DIR) / "assets/samples/portrait.png";
 
 fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::path(AVATAR_TEST_BINARY_DIR) / "image" / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
+    return avatar::testing::fresh_dir("image", name);
 }
 
 void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {

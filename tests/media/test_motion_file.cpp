@@ -11,16 +11,14 @@
 #include "core/files.h"
 #include "core/safetensors.h"
 #include "media/motion_file.h"
+#include "scratch_dir.h"
 
 namespace avatar::media {
 namespace {
 namespace fs = std::filesystem;
 
 fs::path test_dir(const std::string& name) {
-    const auto dir = fs::path(AVATAR_TEST_BINARY_DIR) / "motion_file" / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
+    return avatar::testing::fresh_dir("motion_file", name);
 }
 
 void write_text(const fs::path& path, const std::string& text) {

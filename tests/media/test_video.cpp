@@ -14,6 +14,7 @@ extern "C" {
 #include "core/files.h"
 #include "media/video_reader.h"
 #include "media/video_writer.h"
+#include "scratch_dir.h"
 
 namespace avatar::media {
 namespace {
@@ -23,10 +24,7 @@ const fs::path kTalking = fs::path(AVATAR_SOURCE_DIR) / "assets/samples/talking.
 constexpr int kTalkingFrames = 89;
 
 fs::path scratch(const std::string& name) {
-    const fs::path dir = fs::path(AVATAR_TEST_BINARY_DIR) / "video" / name;
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    return dir;
+    return avatar::testing::fresh_dir("video", name);
 }
 
 size_t file_count(const fs::path& dir) {
