@@ -5,6 +5,7 @@
 #include "engines/dpe/registration.h"
 #include "engines/otavatar/registration.h"
 #include "engines/pvp/registration.h"
+#include "face/registration.h"
 #include "nn/eg3d/registration.h"
 #include "nn/stylegan2_registration.h"
 
@@ -21,6 +22,8 @@ void register_builtin_modules() {
         engines::pvp::register_pvp();
         engines::otavatar::register_otavatar();
         engines::dpe::register_dpe();
+        face::register_faceapi();
+        face::register_human();
     });
 }
 

@@ -1,0 +1,12 @@
+#pragma once
+// Registers the face front end's pieces with the registries: the face_models fixture cases
+// (`avatar check-reference`), one registration function per model family.
+
+namespace avatar::face {
+
+// face-api nets (src/face/faceapi/registration.cpp).
+void register_faceapi();
+// human / MediaPipe graph models and the identity pairs case (src/face/human/registration.cpp).
+void register_human();
+
+}  // namespace avatar::face
