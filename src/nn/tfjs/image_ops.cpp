@@ -19,9 +19,10 @@ struct AxisSamples {
     torch::Tensor lower, upper, fraction;
 };
 
-AxisSamples legacy_axis(int64_t in, int64_t out) {
+// Built on `device` so that index_select works on images that are not on the CPU.
+AxisSamples legacy_axis(int64_t in, int64_t out, const torch::Device& device) {
     const double ratio = static_cast<double>(in) / static_cast<double>(out);
-    auto source = torch::arange(out, torch::kFloat64) * ratio;
+    auto source = torch::arange(out, torch::TensorOptions(torch::kFloat64).device(device)) * ratio;
     auto lower = source.floor();
     auto fraction = source - lower;
     auto lower_index = lower.to(torch::kLong).clamp_max(in - 1);
@@ -38,8 +39,8 @@ double js_round(double value) {
 torch::Tensor resize_bilinear_legacy(const torch::Tensor& x, int64_t out_h, int64_t out_w) {
     require_nhwc(x, "resize_bilinear_legacy");
     check(out_h > 0 && out_w > 0, "resize_bilinear_legacy", "output size must be positive");
-    const auto rows = legacy_axis(x.size(1), out_h);
-    const auto cols = legacy_axis(x.size(2), out_w);
+    const auto rows = legacy_axis(x.size(1), out_h, x.device());
+    const auto cols = legacy_axis(x.size(2), out_w, x.device());
     const auto xd = x.to(torch::kFloat64);
     const auto top = xd.index_select(1, rows.lower);
     const auto bottom = xd.index_select(1, rows.upper);
