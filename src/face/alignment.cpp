@@ -317,6 +317,11 @@ torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transfo
     return F::grid_sample(image, grid, options);
 }
 
+torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transform, int size,
+                        Border border) {
+    return warp_crop(image, transform.resized(size), border);
+}
+
 torch::Tensor crop_paste_mask(int size, double feather_px, const torch::Tensor& mask) {
     check(size >= 1, "crop_paste_mask", "size must be >= 1");
     check(std::isfinite(feather_px) && feather_px >= 0, "crop_paste_mask",

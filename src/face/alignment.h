@@ -97,6 +97,9 @@ enum class Border { kZeros, kReplicate, kReflect };
 // The crop [size, size, C] (HWC input) or [N, C, size, size] (NCHW input) of `image`, bilinear.
 torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transform,
                         Border border = Border::kReplicate);
+// The same region at another output size: warp_crop(image, transform.resized(size), border).
+torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transform, int size,
+                        Border border = Border::kReplicate);
 
 enum class ColourMatch {
     kNone,

@@ -15,8 +15,10 @@
 //   roll  > 0: the head tilts counter-clockwise as seen in the image.
 // Extraction: yaw = atan2(R02, R22), pitch = atan2(-R12, hypot(R10, R11)),
 // roll = atan2(R10, R11); pitch is in [-90, 90], yaw and roll in (-180, 180].
-// The canonical face's rest pose is MediaPipe's, so a face looking straight into the camera
-// gives angles near 0 only as far as the model's neutral head is upright.
+// The rest pose (all angles 0) is the canonical face's own frontal pose. The fit is orthographic
+// (no perspective camera, unlike MediaPipe's face_geometry), so a face looking into a close
+// camera need not give 0; shared/docs/face_models.md quotes pitch 17.2 degrees for such a face.
+// Subtract a per-video reference pose where "neutral" matters.
 #include <torch/torch.h>
 
 #include <array>

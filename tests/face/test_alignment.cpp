@@ -183,7 +183,8 @@ TEST(Alignment, PasteBackOfTheUnchangedCropReproducesTheFrame) {
     const auto outside = (mask == 0).unsqueeze(-1).expand({640, 960, 3});
     EXPECT_TRUE(torch::equal(pasted.masked_select(outside), frame.masked_select(outside)));
     // A crop of another size uses the same region.
-    const auto small = warp_crop(frame, t.resized(256));
+    const auto small = warp_crop(frame, t, 256);
+    EXPECT_TRUE(torch::equal(small, warp_crop(frame, t.resized(256))));
     const double psnr_small =
         metrics::masked_psnr(as_nchw(paste_back(frame, small, t, 12.0)), as_nchw(frame), inside)
             .item<double>();
