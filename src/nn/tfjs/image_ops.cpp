@@ -41,13 +41,13 @@ torch::Tensor resize_bilinear_legacy(const torch::Tensor& x, int64_t out_h, int6
     check(out_h > 0 && out_w > 0, "resize_bilinear_legacy", "output size must be positive");
     const auto rows = legacy_axis(x.size(1), out_h, x.device());
     const auto cols = legacy_axis(x.size(2), out_w, x.device());
-    const auto xd = x.to(torch::kFloat64);
-    const auto top = xd.index_select(1, rows.lower);
-    const auto bottom = xd.index_select(1, rows.upper);
+    // Gather the samples in the input's dtype and convert only them (not the whole image).
+    const auto top = x.index_select(1, rows.lower);
+    const auto bottom = x.index_select(1, rows.upper);
     const auto col_fraction = cols.fraction.view({1, 1, out_w, 1});
     auto lerp_cols = [&](const torch::Tensor& r) {
-        const auto left = r.index_select(2, cols.lower);
-        const auto right = r.index_select(2, cols.upper);
+        const auto left = r.index_select(2, cols.lower).to(torch::kFloat64);
+        const auto right = r.index_select(2, cols.upper).to(torch::kFloat64);
         return left + (right - left) * col_fraction;
     };
     const auto t = lerp_cols(top);
@@ -72,7 +72,7 @@ torch::Tensor crop_and_resize(const torch::Tensor& image, const torch::Tensor& b
     check(boxes.dim() == 2 && boxes.size(1) == 4, "crop_and_resize", "boxes must be [K, 4]");
     check(crop_h > 0 && crop_w > 0, "crop_and_resize", "crop size must be positive");
     const int64_t height = image.size(1), width = image.size(2), channels = image.size(3);
-    const auto img = image[0].to(torch::kFloat64);
+    const auto img = image[0];  // samples are gathered first, then converted to float64
     const auto b = boxes.to(torch::kFloat64).cpu();
     std::vector<torch::Tensor> crops;
     for (int64_t k = 0; k < boxes.size(0); ++k) {
@@ -88,8 +88,8 @@ torch::Tensor crop_and_resize(const torch::Tensor& image, const torch::Tensor& b
             return torch::full({1}, 0.5 * (lo + hi) * static_cast<double>(size - 1),
                                torch::kFloat64);
         };
-        const auto ys = positions(y1, y2, height, crop_h);
-        const auto xs = positions(x1, x2, width, crop_w);
+        const auto ys = positions(y1, y2, height, crop_h).to(image.device());
+        const auto xs = positions(x1, x2, width, crop_w).to(image.device());
         const auto y_valid = (ys >= 0) & (ys <= static_cast<double>(height - 1));
         const auto x_valid = (xs >= 0) & (xs <= static_cast<double>(width - 1));
         const auto y_top = ys.floor().clamp(0, height - 1);
@@ -102,8 +102,8 @@ torch::Tensor crop_and_resize(const torch::Tensor& image, const torch::Tensor& b
             return img.index_select(0, index.to(torch::kLong));
         };
         auto lerp_x = [&](const torch::Tensor& r) {
-            const auto left = r.index_select(1, x_left.to(torch::kLong));
-            const auto right = r.index_select(1, x_right.to(torch::kLong));
+            const auto left = r.index_select(1, x_left.to(torch::kLong)).to(torch::kFloat64);
+            const auto right = r.index_select(1, x_right.to(torch::kLong)).to(torch::kFloat64);
             return left + (right - left) * x_lerp;
         };
         const auto top = lerp_x(rows(y_top));
