@@ -8,5 +8,7 @@ namespace avatar::face {
 void register_faceapi();
 // human / MediaPipe graph models and the identity pairs case (src/face/human/registration.cpp).
 void register_human();
+// `avatar bench face.track`: the tracker end to end (src/face/tracker_benchmarks.cpp).
+void register_tracker_benchmarks();
 
 }  // namespace avatar::face

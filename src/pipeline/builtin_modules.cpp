@@ -24,6 +24,7 @@ void register_builtin_modules() {
         engines::dpe::register_dpe();
         face::register_faceapi();
         face::register_human();
+        face::register_tracker_benchmarks();
     });
 }
 

@@ -33,6 +33,8 @@ void add_check_reference_command(CLI::App& app, const GlobalOptions& global, Com
 void add_transcode_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_bench_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_render_eg3d_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_track_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_eval_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 
 // Prints `value` as indented JSON on stdout.
 void print_json(const nlohmann::json& value);

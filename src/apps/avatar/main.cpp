@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
     cli::add_transcode_command(app, global, commands);
     cli::add_bench_command(app, global, commands);
     cli::add_render_eg3d_command(app, global, commands);
+    cli::add_eval_command(app, global, commands);
+    cli::add_track_command(app, global, commands);
 
     try {
         app.parse(argc, argv);
