@@ -1,0 +1,66 @@
+#pragma once
+// `avatar eval`: scores predicted frames against ground truth, frame by frame, with the papers'
+// metrics that can be computed honestly here. Predictions and ground truth may each be an image,
+// a folder of images or a video; a source (the identity reference for CSIM) may be one image
+// used for every frame, or a folder/video matched frame by frame.
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace avatar::pipeline {
+
+struct MetricInfo {
+    std::string name;
+    std::string description;
+    std::string unit;
+    bool higher_is_better = true;
+    bool needs_source = false;  // compares the prediction with the source (identity), not gt
+};
+
+// Every metric `avatar eval` knows, in display order.
+const std::vector<MetricInfo>& evaluation_metrics();
+
+struct EvaluationOptions {
+    std::vector<std::string> metrics;  // names from evaluation_metrics(); empty = the defaults
+    bool resize_prediction = false;    // resize predictions to the ground truth's size
+    int64_t max_frames = 0;            // 0 = all
+    bool show_progress = true;
+};
+
+struct MetricSummary {
+    std::string name;
+    int64_t frames = 0;  // frames with a value (face metrics skip frames without a face)
+    double mean = 0, stddev = 0, min = 0, max = 0;
+};
+
+struct EvaluationReport {
+    std::vector<MetricInfo> metrics;
+    std::vector<std::string> frame_names;
+    std::vector<std::vector<double>> values;  // [frame][metric]; NaN where there is none
+    std::vector<MetricSummary> summaries;     // one per metric
+    int64_t prediction_frames = 0;            // frames read from each input
+    int64_t ground_truth_frames = 0;
+    std::vector<std::string> warnings;
+
+    nlohmann::json to_json() const;
+    std::string summary_table() const;  // Markdown
+    std::string to_csv() const;         // one row per frame
+};
+
+// Throws Error naming the input or the metric at fault.
+EvaluationReport evaluate(const std::filesystem::path& prediction,
+                          const std::filesystem::path& ground_truth,
+                          const std::optional<std::filesystem::path>& source,
+                          const EvaluationOptions& options);
+
+// The metrics of one frame pair (images uint8 [H, W, 3] of equal size), in the order of `names`.
+std::vector<double> evaluate_frame(const std::vector<std::string>& names,
+                                   const torch::Tensor& prediction,
+                                   const torch::Tensor& ground_truth,
+                                   const std::optional<torch::Tensor>& source);
+
+}  // namespace avatar::pipeline
