@@ -230,6 +230,32 @@ TEST(TfjsGraph, KeepsNhwcSemanticsWithNchwInside) {
     EXPECT_GT(xg.grad().abs().sum().item<double>(), 0.0);
 }
 
+TEST(TfjsGraph, FusesConstantAffineAndClampsIntoTheConvolution) {
+    torch::manual_seed(7);
+    const auto x = torch::randn({2, 6, 6, 3});
+    const auto w = torch::randn({3, 3, 3, 5});
+    const auto scale = torch::rand({5}) + 0.5;
+    const auto shift = torch::randn({1, 1, 1, 5});
+    auto model = GraphBuilder()
+                     .placeholder("x", {-1, 6, 6, 3})
+                     .constant("w", w)
+                     .constant("scale", scale)
+                     .constant("shift", shift)
+                     .constant("six", torch::tensor(6.0f))
+                     .constant("zero", torch::tensor(0.0f))
+                     .node("conv", "Conv2D", {"x", "w"}, conv_attr(1, kSame))
+                     .node("mul", "Mul", {"conv", "scale"})
+                     .node("add", "Add", {"shift", "mul"})
+                     .node("relu", "Relu", {"add"})
+                     .node("min", "Minimum", {"relu", "six"})
+                     .node("max", "Maximum", {"min", "zero"})
+                     .node("out", "Identity", {"max"})
+                     .build("fusion");
+    EXPECT_EQ(model.num_steps(), 1u);  // everything folded into the convolution
+    const auto expected = torch::clamp(conv_nhwc(x, w, 1, {1, 1, 1, 1}) * scale + shift, 0.0, 6.0);
+    EXPECT_TRUE(torch::allclose(model.run(x)[0], expected, 1e-4, 1e-5));
+}
+
 TEST(TfjsGraph, ReshapeToAFixedBatchOfOneKeepsTheBatch) {
     auto model = GraphBuilder()
                      .placeholder("x", {1, 2, 2, 3})

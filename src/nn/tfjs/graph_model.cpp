@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -47,7 +48,7 @@ enum class Op {
 
 enum class Binary { kAdd, kSub, kMul, kDiv, kMaximum, kMinimum, kSquaredDifference };
 enum class Unary { kAbs, kNeg, kSquare, kSqrt, kRsqrt, kExp, kLog };
-enum class Activation { kNone, kRelu, kRelu6, kPrelu, kLeakyRelu, kElu, kSigmoid, kTanh };
+enum class Activation { kNone, kRelu, kRelu6, kClamp, kPrelu, kLeakyRelu, kElu, kSigmoid, kTanh };
 enum class Reduce { kMean, kSum, kMax, kMin };
 enum class Padding { kValid, kSame, kExplicit };
 
@@ -72,6 +73,8 @@ struct Step {
     Reduce reduce = Reduce::kMean;
     Activation activation = Activation::kNone;
     double leaky_alpha = 0.2;
+    double clamp_min = -std::numeric_limits<double>::infinity();  // kClamp bounds
+    double clamp_max = std::numeric_limits<double>::infinity();
     torch::Tensor weight, bias;            // conv / matmul, torch layouts
     torch::Tensor prelu_flat, prelu_nchw;  // prelu alpha: per channel [C], or broadcast forms
     torch::Tensor prelu_graph;
@@ -128,6 +131,12 @@ torch::Tensor activate(const Step& s, torch::Tensor y, bool nchw) {
             return torch::relu(y);
         case Activation::kRelu6:
             return torch::clamp(y, 0.0, 6.0);
+        case Activation::kClamp:
+            return torch::clamp(y,
+                                std::isinf(s.clamp_min) ? c10::optional<c10::Scalar>()
+                                                        : c10::optional<c10::Scalar>(s.clamp_min),
+                                std::isinf(s.clamp_max) ? c10::optional<c10::Scalar>()
+                                                        : c10::optional<c10::Scalar>(s.clamp_max));
         case Activation::kPrelu:
             if (nchw && s.prelu_flat.defined())
                 return torch::prelu(y, s.prelu_flat);
@@ -335,9 +344,11 @@ Value exec_step(const Step& s, const std::vector<Value>& slots) {
         case Op::kBinary: {
             const auto& a = operand(0);
             const auto& b = operand(1);
-            if (a.nchw || b.nchw)
-                return {apply_binary(s.binary, to_nchw(a, s.node), to_nchw(b, s.node)), true, {}};
-            return {apply_binary(s.binary, a.t, b.t), false, {}};
+            if (a.nchw || b.nchw) {
+                const auto y = apply_binary(s.binary, to_nchw(a, s.node), to_nchw(b, s.node));
+                return {activate(s, y, true), true, {}};
+            }
+            return {activate(s, apply_binary(s.binary, a.t, b.t), false), false, {}};
         }
         case Op::kAddN: {
             bool any_nchw = false;
@@ -569,6 +580,7 @@ struct GraphModel::Impl {
     torch::Device device = torch::kCPU;
 
     void compile(const ojson& model, const std::filesystem::path& base_dir);
+    void fuse_steps();
 };
 
 namespace {
@@ -1104,6 +1116,8 @@ void GraphModel::Impl::compile(const ojson& model, const std::filesystem::path& 
     for (const auto& name : output_nodes)
         output_slots.push_back(compiler.slot_of(name));
 
+    fuse_steps();
+
     // Free each intermediate after the last step that reads it.
     std::vector<int> last_use(init_slots.size(), -1);
     for (size_t i = 0; i < steps.size(); ++i) {
@@ -1116,6 +1130,117 @@ void GraphModel::Impl::compile(const ojson& model, const std::filesystem::path& 
         if (last_use[slot] >= 0 && !is_constant[slot])
             steps[static_cast<size_t>(last_use[slot])].release.push_back(static_cast<int>(slot));
     }
+}
+
+// Peephole fusion of a step with the single step that reads its result (never a graph output):
+//   conv + per-channel constant Add/Sub/Mul      -> folded into the conv's bias / filter
+//   conv, matmul or binary op + activation step  -> the activation applied in the same step
+//   relu / relu6 / clamp + Maximum/Minimum with a scalar constant -> one clamp
+// FaceRes (BN shift Add, Relu, Minimum 6, Maximum 0 after every conv) and BlazeFace (Add + Relu)
+// lose most of their elementwise steps and intermediate buffers.
+void GraphModel::Impl::fuse_steps() {
+    std::vector<std::vector<size_t>> readers(init_slots.size());
+    for (size_t i = 0; i < steps.size(); ++i) {
+        for (const int slot : steps[i].in)
+            readers[static_cast<size_t>(slot)].push_back(i);
+    }
+    std::vector<bool> is_output(init_slots.size(), false);
+    for (const int slot : output_slots)
+        is_output[static_cast<size_t>(slot)] = true;
+    std::vector<bool> dead(steps.size(), false);
+
+    auto constant_operand = [&](const Step& t, int produced) -> const torch::Tensor* {
+        if (t.in.size() != 2)
+            return nullptr;
+        const int other = t.in[0] == produced ? t.in[1] : t.in[0];
+        if (!is_constant[static_cast<size_t>(other)])
+            return nullptr;
+        return &init_slots[static_cast<size_t>(other)].t;
+    };
+    // A constant that broadcasts along the channel (last graph) axis only, as [C] floats.
+    auto per_channel = [](const torch::Tensor& c, int64_t channels) -> torch::Tensor {
+        if (!c.is_floating_point() || c.dim() > 4)
+            return {};
+        if (c.numel() == 1)
+            return c.to(torch::kFloat32).reshape({1}).expand({channels}).contiguous();
+        if (c.dim() >= 1 && c.numel() == channels && c.size(-1) == channels)
+            return c.to(torch::kFloat32).reshape({channels}).contiguous();
+        return {};
+    };
+    auto as_clamp = [](Step& s) {
+        if (s.activation == Activation::kRelu) {
+            s.clamp_min = 0;
+        } else if (s.activation == Activation::kRelu6) {
+            s.clamp_min = 0;
+            s.clamp_max = 6;
+        }
+        s.activation = Activation::kClamp;
+    };
+
+    for (size_t i = 0; i < steps.size(); ++i) {
+        if (dead[i])
+            continue;
+        Step& s = steps[i];
+        for (;;) {
+            const auto& r = readers[static_cast<size_t>(s.out)];
+            if (r.size() != 1 || is_output[static_cast<size_t>(s.out)])
+                break;
+            Step& t = steps[r[0]];
+            if (t.in.size() > 2 || (t.in.size() == 2 && t.in[0] == t.in[1]))
+                break;
+            bool fused = false;
+            const torch::Tensor* c = t.op == Op::kBinary ? constant_operand(t, s.out) : nullptr;
+            if (s.op == Op::kConv && s.activation == Activation::kNone && c != nullptr &&
+                (t.binary == Binary::kAdd || t.binary == Binary::kMul ||
+                 (t.binary == Binary::kSub && t.in[0] == s.out))) {
+                const auto v = per_channel(*c, s.weight.size(0));
+                if (v.defined()) {
+                    if (t.binary == Binary::kMul) {
+                        s.weight = (s.weight * v.view({-1, 1, 1, 1})).contiguous();
+                        if (s.bias.defined())
+                            s.bias = s.bias * v;
+                    } else {
+                        const auto shift = t.binary == Binary::kSub ? -v : v;
+                        s.bias = s.bias.defined() ? s.bias + shift : shift;
+                    }
+                    fused = true;
+                }
+            } else if ((s.op == Op::kConv || s.op == Op::kConvTranspose || s.op == Op::kMatMul ||
+                        s.op == Op::kBinary) &&
+                       s.activation == Activation::kNone && t.op == Op::kActivation) {
+                s.activation = t.activation;
+                s.leaky_alpha = t.leaky_alpha;
+                s.prelu_flat = t.prelu_flat;
+                s.prelu_nchw = t.prelu_nchw;
+                s.prelu_graph = t.prelu_graph;
+                fused = true;
+            } else if ((s.activation == Activation::kRelu || s.activation == Activation::kRelu6 ||
+                        s.activation == Activation::kClamp ||
+                        (s.activation == Activation::kNone &&
+                         (s.op == Op::kConv || s.op == Op::kBinary))) &&
+                       c != nullptr && c->numel() == 1 && c->is_floating_point() &&
+                       (t.binary == Binary::kMaximum || t.binary == Binary::kMinimum)) {
+                const double bound = c->item<double>();
+                as_clamp(s);
+                if (t.binary == Binary::kMaximum)
+                    s.clamp_min = std::max(s.clamp_min, bound);
+                else
+                    s.clamp_max = std::min(s.clamp_max, bound);
+                fused = true;
+            }
+            if (!fused)
+                break;
+            dead[r[0]] = true;
+            s.node += " + " + t.node.substr(t.node.rfind('('));
+            s.out = t.out;
+        }
+    }
+    std::vector<Step> kept;
+    for (size_t i = 0; i < steps.size(); ++i) {
+        if (!dead[i])
+            kept.push_back(std::move(steps[i]));
+    }
+    steps = std::move(kept);
 }
 
 // ---------------------------------------------------------------------------------------------
