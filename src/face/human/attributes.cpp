@@ -1,6 +1,7 @@
 #include "face/human/attributes.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -55,10 +56,12 @@ torch::Tensor faceres_preprocess(const torch::Tensor& face192) {
 
 FaceResOutput faceres_run(const torch::Tensor& input) {
     const auto& net = model(Model::kFaceRes);
+    // Output positions resolved once (the model is loaded once per process).
+    static const std::array<size_t, 3> index{net.output_index("global_pooling/Mean"),
+                                             net.output_index("gender_pred/Sigmoid"),
+                                             net.output_index("age_pred/Softmax")};
     const auto out = net.run(input.to(models_device()));
-    return {out[net.output_index("global_pooling/Mean")],
-            out[net.output_index("gender_pred/Sigmoid")],
-            out[net.output_index("age_pred/Softmax")]};
+    return {out[index[0]], out[index[1]], out[index[2]]};
 }
 
 FaceAttributes faceres_attributes(const torch::Tensor& gender, const torch::Tensor& age,

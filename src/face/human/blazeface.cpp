@@ -62,10 +62,11 @@ BlazeFaceDecoded blazeface_decode(const torch::Tensor& identity, const torch::Te
 
 BlazeFaceDecoded blazeface_run(const torch::Tensor& input) {
     const auto& net = model(Model::kBlazeFace);
+    static const std::array<size_t, 4> index{
+        net.output_index("Identity"), net.output_index("Identity_1"),
+        net.output_index("Identity_2"), net.output_index("Identity_3")};
     const auto out = net.run(input.to(models_device()));
-    return blazeface_decode(out[net.output_index("Identity")], out[net.output_index("Identity_1")],
-                            out[net.output_index("Identity_2")],
-                            out[net.output_index("Identity_3")]);
+    return blazeface_decode(out[index[0]], out[index[1]], out[index[2]], out[index[3]]);
 }
 
 std::vector<int64_t> non_max_suppression(const torch::Tensor& boxes, const torch::Tensor& scores,

@@ -134,9 +134,11 @@ torch::Tensor facemesh_to_image(const torch::Tensor& raw, const Box& roi, bool t
 
 std::pair<torch::Tensor, torch::Tensor> facemesh_run(const torch::Tensor& input) {
     const auto& net = model(Model::kFaceMesh);
+    static const size_t mesh_index = net.output_index("output_mesh");
+    static const size_t flag_index = net.output_index("output_faceflag");
     const auto out = net.run(input.to(models_device()));
-    const auto mesh = out[net.output_index("output_mesh")].view({-1, 468, 3});
-    const auto flag = out[net.output_index("output_faceflag")].view({-1});
+    const auto mesh = out[mesh_index].view({-1, 468, 3});
+    const auto flag = out[flag_index].view({-1});
     return {mesh, flag};
 }
 
