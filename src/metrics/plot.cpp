@@ -105,8 +105,8 @@ void write_line_plot(const std::filesystem::path& path, const std::vector<double
         title += "   mean " + tick_label(mean);
     }
     if (count < static_cast<int>(n))
-        title +=
-            "   (" + std::to_string(n - static_cast<size_t>(count)) + " frames without a finite value)";
+        title += "   (" + std::to_string(n - static_cast<size_t>(count)) +
+                 " frames without a finite value)";
     cv::putText(canvas, title, {left, 22}, font, 0.55, axis, 1, cv::LINE_AA);
 
     // OpenCV drew in BGR order; the image writer takes RGB.
