@@ -1,0 +1,198 @@
+#include "face/face_fit.h"
+
+#include "core/error.h"
+#include "face/face_model.h"
+#include "face/head_pose.h"
+
+namespace avatar::face {
+
+torch::Tensor project_face(const torch::Tensor& pose, const torch::Tensor& identity,
+                           const torch::Tensor& expression) {
+    avatar::check(pose.dim() == 2 && pose.size(1) == kPoseSize, "project_face",
+                  "pose must be [N, 7]");
+    const int64_t n = pose.size(0);
+    auto id = identity;
+    if (id.defined() && id.dim() == 1)
+        id = id.unsqueeze(0).expand({n, id.size(0)});
+    const auto v = face_model().vertices(id, expression);  // [N, 468, 3]
+    const auto r = euler_rad_to_rotation(pose.narrow(1, 0, 3));
+    const auto flip = torch::tensor({1.0, -1.0, -1.0}, pose.options());
+    const auto s = pose.select(1, 6).view({n, 1, 1});
+    return s * v.matmul(r.transpose(1, 2)) * flip + pose.narrow(1, 3, 3).unsqueeze(1);
+}
+
+namespace {
+
+// Rodrigues: rotation matrices [N, 3, 3] of rotation vectors [N, 3].
+torch::Tensor exp_so3(const torch::Tensor& w) {
+    const auto theta = w.norm(2, {1}, true).clamp_min(1e-12);  // [N, 1]
+    const auto k = w / theta;
+    const auto zero = torch::zeros_like(theta.squeeze(1));
+    const auto kx = k.select(1, 0), ky = k.select(1, 1), kz = k.select(1, 2);
+    const auto K = torch::stack({zero, -kz, ky, kz, zero, -kx, -ky, kx, zero}, 1).view({-1, 3, 3});
+    const auto st = torch::sin(theta).unsqueeze(2), ct = torch::cos(theta).unsqueeze(2);
+    return torch::eye(3, w.options()).unsqueeze(0) + st * K + (1 - ct) * K.matmul(K);
+}
+
+}  // namespace
+
+FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOptions& options,
+                               const torch::Tensor& initial_identity) {
+    auto points = points_in.to(torch::kFloat64);
+    if (points.dim() == 2)
+        points = points.unsqueeze(0);
+    avatar::check(points.dim() == 3 && points.size(1) == 468 && points.size(2) == 3,
+                  "fit_face_mesh468", "points must be [N, 468, 3] or [468, 3]");
+    avatar::check(points.isfinite().all().item<bool>(), "fit_face_mesh468",
+                  "points must be finite");
+    const auto& model = face_model();
+    const int64_t n = points.size(0), k = model.identity_count(), e = model.expression_count();
+    const int64_t v_count = points.size(1), rows = v_count * 3;
+    const int64_t p = 7 + e;  // per frame: translation 3, scale 1, rotation 3, expression E
+    const bool fit_id = options.fit_identity;
+    torch::NoGradGuard no_grad;
+    const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+
+    // Start: the canonical face's Procrustes pose.
+    const auto hp = head_pose_from_mesh468(points);
+    auto rotation = hp.rotation.to(torch::kFloat64).clone();        // [N, 3, 3] pose frame
+    auto translation = hp.translation.to(torch::kFloat64).clone();  // [N, 3] image coordinates
+    auto scale = hp.scale.to(torch::kFloat64).clone().view({n});    // [N] px per cm
+    const auto s0 = scale.clone();
+    auto identity = initial_identity.defined() ? initial_identity.to(torch::kFloat64).view({k})
+                                               : torch::zeros({k}, f64);
+    auto expression = torch::zeros({n, e}, f64);
+
+    const auto flip = torch::tensor({1.0, -1.0, -1.0}, f64);
+    // Row weights: (1, 1, z_weight) / s0, so residuals are in cm.
+    const auto row_w =
+        (torch::tensor({1.0, 1.0, options.z_weight}, f64).view({1, 1, 3}) / s0.view({n, 1, 1}))
+            .expand({n, v_count, 3})
+            .reshape({n, rows});
+    const auto b_exp = model.expression_basis;  // [E, 468, 3]
+    const auto b_id = model.identity_basis;     // [K, 468, 3]
+
+    const auto residual_of = [&](const torch::Tensor& r, const torch::Tensor& t,
+                                 const torch::Tensor& s, const torch::Tensor& id,
+                                 const torch::Tensor& ex) {
+        const auto v = model.vertices(id.unsqueeze(0).expand({n, k}), ex);  // [N, 468, 3]
+        const auto x = s.view({n, 1, 1}) * v.matmul(r.transpose(1, 2)) * flip + t.unsqueeze(1);
+        return std::make_pair(((x - points).reshape({n, rows}) * row_w), v);
+    };
+    const auto cost_of = [&](const torch::Tensor& res, const torch::Tensor& id,
+                             const torch::Tensor& ex) {
+        auto c = res.square().sum(1) + options.expression_prior * ex.square().sum(1);  // [N]
+        if (options.smoothness > 0 && n > 1) {
+            const auto d = (ex.narrow(0, 1, n - 1) - ex.narrow(0, 0, n - 1)).square().sum(1);
+            c = c + options.smoothness * torch::cat({d, torch::zeros({1}, f64)});
+        }
+        auto total = c.sum();
+        if (fit_id)
+            total = total + options.identity_prior * id.square().sum();
+        return total.item<double>();
+    };
+
+    auto [res, verts] = residual_of(rotation, translation, scale, identity, expression);
+    double cost = cost_of(res, identity, expression);
+    double lambda = 1e-4;
+    const auto eye_p = torch::eye(p, f64).unsqueeze(0);
+    for (int it = 0; it < options.iterations; ++it) {
+        // Jacobian of the weighted residual, per frame [N, rows, P] (+ identity [N, rows, K]).
+        const auto sfr = scale.view({n, 1, 1}) * rotation * flip.view({1, 3, 1});  // s F R
+        const auto jt = torch::eye(3, f64).view({1, 1, 3, 3}).expand({n, v_count, 3, 3});
+        const auto js = verts.matmul(rotation.transpose(1, 2)) * flip;  // F R v: [N, 468, 3]
+        const auto vx = verts.select(2, 0), vy = verts.select(2, 1), vz = verts.select(2, 2);
+        const auto zero = torch::zeros_like(vx);
+        // e_j x v for j = x, y, z: [N, 468, 3(j), 3]
+        const auto cross =
+            torch::stack({torch::stack({zero, -vz, vy}, 2), torch::stack({vz, zero, -vx}, 2),
+                          torch::stack({-vy, vx, zero}, 2)},
+                         2);
+        const auto jw = cross.matmul(sfr.transpose(1, 2).unsqueeze(1));  // [N, 468, 3(j), 3]
+        const auto je = b_exp.unsqueeze(0).matmul(sfr.transpose(1, 2).unsqueeze(1));  // [N,E,468,3]
+        auto j = torch::cat({jt.transpose(2, 3), js.unsqueeze(3), jw.transpose(2, 3),
+                             je.permute({0, 2, 3, 1})},
+                            3)
+                     .reshape({n, rows, p}) *
+                 row_w.unsqueeze(2);
+        auto a = j.transpose(1, 2).matmul(j);                            // [N, P, P]
+        auto g = j.transpose(1, 2).matmul(res.unsqueeze(2)).squeeze(2);  // [N, P]
+        // Expression prior and smoothness (the latter as a diagonal approximation + its
+        // gradient).
+        auto prior_diag = torch::zeros({p}, f64);
+        prior_diag.narrow(0, 7, e).fill_(options.expression_prior);
+        a = a + torch::diag(prior_diag).unsqueeze(0);
+        g.narrow(1, 7, e).add_(options.expression_prior * expression);
+        if (options.smoothness > 0 && n > 1) {
+            auto grad = torch::zeros_like(expression);
+            const auto d = expression.narrow(0, 1, n - 1) - expression.narrow(0, 0, n - 1);
+            grad.narrow(0, 1, n - 1).add_(d);
+            grad.narrow(0, 0, n - 1).sub_(d);
+            g.narrow(1, 7, e).add_(options.smoothness * grad);
+            a.narrow(1, 7, e).narrow(2, 7, e).add_(2 * options.smoothness * torch::eye(e, f64));
+        }
+        const auto damp = [&](const torch::Tensor& m) {
+            return m + lambda * torch::diag_embed(m.diagonal(0, -2, -1) + 1e-9);
+        };
+        torch::Tensor d_frame, d_id;
+        if (fit_id) {
+            const auto jid = b_id.unsqueeze(0)
+                                 .matmul(sfr.transpose(1, 2).unsqueeze(1))
+                                 .permute({0, 2, 3, 1})
+                                 .reshape({n, rows, k}) *
+                             row_w.unsqueeze(2);
+            const auto a_fi = j.transpose(1, 2).matmul(jid);  // [N, P, K]
+            const auto a_ii = jid.transpose(1, 2).matmul(jid).sum(0) +
+                              options.identity_prior * torch::eye(k, f64);  // [K, K]
+            const auto g_i = jid.transpose(1, 2).matmul(res.unsqueeze(2)).squeeze(2).sum(0) +
+                             options.identity_prior * identity;
+            const auto a_ff = damp(a);
+            const auto inv_afi = torch::linalg_solve(a_ff, a_fi);          // [N, P, K]
+            const auto inv_g = torch::linalg_solve(a_ff, g.unsqueeze(2));  // [N, P, 1]
+            const auto schur = damp(a_ii) - a_fi.transpose(1, 2).matmul(inv_afi).sum(0);
+            const auto rhs = g_i - a_fi.transpose(1, 2).matmul(inv_g).sum(0).squeeze(1);
+            d_id = -torch::linalg_solve(schur, rhs.unsqueeze(1)).squeeze(1);
+            d_frame = -(inv_g + inv_afi.matmul(d_id.view({1, k, 1}).expand({n, k, 1}))).squeeze(2);
+        } else {
+            d_frame = -torch::linalg_solve(damp(a), g.unsqueeze(2)).squeeze(2);
+        }
+        const auto new_t = translation + d_frame.narrow(1, 0, 3);
+        const auto new_s = scale + d_frame.select(1, 3);
+        const auto new_r = rotation.matmul(exp_so3(d_frame.narrow(1, 4, 3)));
+        const auto new_e = (expression + d_frame.narrow(1, 7, e)).clamp(0, 1);
+        const auto new_id = fit_id ? identity + d_id : identity;
+        auto [new_res, new_verts] = residual_of(new_r, new_t, new_s, new_id, new_e);
+        const double new_cost = cost_of(new_res, new_id, new_e);
+        if (new_cost <= cost) {
+            const bool converged = cost - new_cost < 1e-10 * std::max(1.0, cost);
+            rotation = new_r;
+            translation = new_t;
+            scale = new_s;
+            expression = new_e;
+            identity = new_id;
+            res = new_res;
+            verts = new_verts;
+            cost = new_cost;
+            lambda = std::max(lambda / 3, 1e-9);
+            if (converged)
+                break;
+        } else {
+            lambda *= 10;
+            if (lambda > 1e6)
+                break;
+        }
+    }
+
+    FaceFitResult result;
+    const auto ypr = rotation_to_euler_deg(rotation) * (M_PI / 180);  // (yaw, pitch, roll)
+    result.pose = torch::cat({ypr.select(1, 1).unsqueeze(1), ypr.select(1, 0).unsqueeze(1),
+                              ypr.select(1, 2).unsqueeze(1), translation, scale.unsqueeze(1)},
+                             1);
+    result.identity = identity.clone();
+    result.expression = expression;
+    const auto pred = project_face(result.pose, result.identity, result.expression);
+    result.rms = (pred - points).narrow(2, 0, 2).square().sum(2).mean(1).sqrt();
+    return result;
+}
+
+}  // namespace avatar::face

@@ -1,0 +1,46 @@
+#pragma once
+// Fitting the face model (face/face_model.h) to FaceMesh's 468 points, per video: one identity
+// shared by all frames, pose and expression per frame (layout "avatar-face-v1",
+// docs/face-model.md).
+//
+// Model of a frame n:  image_point = F * (s_n * R_n * V(identity, expression_n)) + t_n,
+// F = diag(1, -1, -1), the weak-perspective (scaled orthographic) projection of head_pose.h;
+// FaceMesh's z takes part with weight z_weight. Minimised by Levenberg-Marquardt (hand-written
+// Gauss-Newton with analytic Jacobians, batched over frames; the shared identity is solved
+// jointly through a Schur complement) in float64, from head_pose_from_mesh468's pose, with the
+// rotation updated multiplicatively and expressions projected onto [0, 1] after every step:
+//   sum_n sum_v |residual_nv / s0_n|^2                 (cm^2; x, y weight 1, z weight z_weight^2)
+//   + identity_prior * |identity|^2 + expression_prior * sum_n |expression_n|^2
+//   + smoothness * sum_n |expression_n - expression_n-1|^2
+// where s0_n is the initial scale (px/cm), so the weights do not depend on the image size.
+#include <torch/torch.h>
+
+namespace avatar::face {
+
+struct FaceFitOptions {
+    double identity_prior = 1e-4;
+    double expression_prior = 1e-4;
+    double smoothness = 0.0;  // 0 = frames independent except for the shared identity
+    double z_weight = 1.0;
+    int iterations = 30;       // Levenberg-Marquardt steps (stops early on convergence)
+    bool fit_identity = true;  // false: identity stays at `initial_identity` (or zeros)
+};
+
+struct FaceFitResult {
+    torch::Tensor pose;        // float64 [N, 7] (pitch, yaw, roll rad; translation px; scale)
+    torch::Tensor identity;    // float64 [K]
+    torch::Tensor expression;  // float64 [N, E], in [0, 1]
+    torch::Tensor rms;         // float64 [N] root-mean-square 2D (x, y) residual per frame, px
+};
+
+// points: [N, 468, 3] or [468, 3] (image px, y down, z as FaceMesh). initial_identity: [K] or
+// undefined. Throws avatar::Error on bad shapes.
+FaceFitResult fit_face_mesh468(const torch::Tensor& points, const FaceFitOptions& options = {},
+                               const torch::Tensor& initial_identity = {});
+
+// The model's 468 points in image coordinates: pose [N, 7], identity [K] or [N, K], expression
+// [N, E] -> [N, 468, 3] (differentiable; the inverse of the fit's data term).
+torch::Tensor project_face(const torch::Tensor& pose, const torch::Tensor& identity,
+                           const torch::Tensor& expression);
+
+}  // namespace avatar::face
