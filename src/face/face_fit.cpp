@@ -69,8 +69,10 @@ FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOpti
         (torch::tensor({1.0, 1.0, options.z_weight}, f64).view({1, 1, 3}) / s0.view({n, 1, 1}))
             .expand({n, v_count, 3})
             .reshape({n, rows});
-    const auto b_exp = model.expression_basis;  // [E, 468, 3]
-    const auto b_id = model.identity_basis;     // [K, 468, 3]
+    const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+    const auto row_w32 = row_w.to(f32);
+    const auto b_exp32 = model.expression_basis.to(f32);  // [E, 468, 3]
+    const auto b_id32 = model.identity_basis.to(f32);     // [K, 468, 3]
 
     const auto residual_of = [&](const torch::Tensor& r, const torch::Tensor& t,
                                  const torch::Tensor& s, const torch::Tensor& id,
@@ -96,12 +98,16 @@ FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOpti
     double cost = cost_of(res, identity, expression);
     double lambda = 1e-4;
     const auto eye_p = torch::eye(p, f64).unsqueeze(0);
+    int rejected = 0;
     for (int it = 0; it < options.iterations; ++it) {
         // Jacobian of the weighted residual, per frame [N, rows, P] (+ identity [N, rows, K]).
-        const auto sfr = scale.view({n, 1, 1}) * rotation * flip.view({1, 3, 1});  // s F R
-        const auto jt = torch::eye(3, f64).view({1, 1, 3, 3}).expand({n, v_count, 3, 3});
-        const auto js = verts.matmul(rotation.transpose(1, 2)) * flip;  // F R v: [N, 468, 3]
-        const auto vx = verts.select(2, 0), vy = verts.select(2, 1), vz = verts.select(2, 2);
+        // Built in float32 (several times faster; the steps are iterated to float64 residuals).
+        const auto rot32 = rotation.to(f32);
+        const auto sfr = (scale.view({n, 1, 1}) * rotation * flip.view({1, 3, 1})).to(f32);
+        const auto v32 = verts.to(f32);
+        const auto jt = torch::eye(3, f32).view({1, 1, 3, 3}).expand({n, v_count, 3, 3});
+        const auto js = v32.matmul(rot32.transpose(1, 2)) * flip.to(f32);  // F R v
+        const auto vx = v32.select(2, 0), vy = v32.select(2, 1), vz = v32.select(2, 2);
         const auto zero = torch::zeros_like(vx);
         // e_j x v for j = x, y, z: [N, 468, 3(j), 3]
         const auto cross =
@@ -109,14 +115,18 @@ FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOpti
                           torch::stack({-vy, vx, zero}, 2)},
                          2);
         const auto jw = cross.matmul(sfr.transpose(1, 2).unsqueeze(1));  // [N, 468, 3(j), 3]
-        const auto je = b_exp.unsqueeze(0).matmul(sfr.transpose(1, 2).unsqueeze(1));  // [N,E,468,3]
+        const auto je =
+            b_exp32.unsqueeze(0).matmul(sfr.transpose(1, 2).unsqueeze(1));  // [N,E,468,3]
         auto j = torch::cat({jt.transpose(2, 3), js.unsqueeze(3), jw.transpose(2, 3),
                              je.permute({0, 2, 3, 1})},
                             3)
                      .reshape({n, rows, p}) *
-                 row_w.unsqueeze(2);
-        auto a = j.transpose(1, 2).matmul(j);                            // [N, P, P]
-        auto g = j.transpose(1, 2).matmul(res.unsqueeze(2)).squeeze(2);  // [N, P]
+                 row_w32.unsqueeze(2);
+        auto a = j.transpose(1, 2).matmul(j).to(torch::kFloat64);  // [N, P, P]
+        auto g = j.transpose(1, 2)
+                     .matmul(res.to(f32).unsqueeze(2))
+                     .squeeze(2)
+                     .to(torch::kFloat64);  // [N, P]
         // Expression prior and smoothness (the latter as a diagonal approximation + its
         // gradient).
         auto prior_diag = torch::zeros({p}, f64);
@@ -131,20 +141,35 @@ FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOpti
             g.narrow(1, 7, e).add_(options.smoothness * grad);
             a.narrow(1, 7, e).narrow(2, 7, e).add_(2 * options.smoothness * torch::eye(e, f64));
         }
+        // Projected Gauss-Newton: expressions at a bound whose gradient pushes them outward are
+        // held (their rows and columns are replaced by the identity, their gradient by 0).
+        auto free = torch::ones({n, p}, f64);
+        {
+            const auto ge = g.narrow(1, 7, e);
+            const auto held = ((expression <= 0) & (ge > 0)) | ((expression >= 1) & (ge < 0));
+            free.narrow(1, 7, e).masked_fill_(held, 0.0);
+        }
+        a = a * free.unsqueeze(2) * free.unsqueeze(1) + torch::diag_embed(1 - free);
+        g = g * free;
         const auto damp = [&](const torch::Tensor& m) {
             return m + lambda * torch::diag_embed(m.diagonal(0, -2, -1) + 1e-9);
         };
         torch::Tensor d_frame, d_id;
         if (fit_id) {
-            const auto jid = b_id.unsqueeze(0)
+            const auto jid = b_id32.unsqueeze(0)
                                  .matmul(sfr.transpose(1, 2).unsqueeze(1))
                                  .permute({0, 2, 3, 1})
                                  .reshape({n, rows, k}) *
-                             row_w.unsqueeze(2);
-            const auto a_fi = j.transpose(1, 2).matmul(jid);  // [N, P, K]
-            const auto a_ii = jid.transpose(1, 2).matmul(jid).sum(0) +
+                             row_w32.unsqueeze(2);
+            const auto a_fi =
+                j.transpose(1, 2).matmul(jid).to(torch::kFloat64) * free.unsqueeze(2);  // [N,P,K]
+            const auto a_ii = jid.transpose(1, 2).matmul(jid).sum(0).to(torch::kFloat64) +
                               options.identity_prior * torch::eye(k, f64);  // [K, K]
-            const auto g_i = jid.transpose(1, 2).matmul(res.unsqueeze(2)).squeeze(2).sum(0) +
+            const auto g_i = jid.transpose(1, 2)
+                                 .matmul(res.to(f32).unsqueeze(2))
+                                 .squeeze(2)
+                                 .sum(0)
+                                 .to(torch::kFloat64) +
                              options.identity_prior * identity;
             const auto a_ff = damp(a);
             const auto inv_afi = torch::linalg_solve(a_ff, a_fi);          // [N, P, K]
@@ -164,7 +189,10 @@ FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOpti
         auto [new_res, new_verts] = residual_of(new_r, new_t, new_s, new_id, new_e);
         const double new_cost = cost_of(new_res, new_id, new_e);
         if (new_cost <= cost) {
-            const bool converged = cost - new_cost < 1e-10 * std::max(1.0, cost);
+            // Converged: the cost fell by less than 1e-4 of itself (or of 1e-4 cm^2 per frame).
+            const bool converged =
+                cost - new_cost < 1e-4 * std::max(cost, 1e-4 * static_cast<double>(n));
+            rejected = 0;
             rotation = new_r;
             translation = new_t;
             scale = new_s;
@@ -178,8 +206,8 @@ FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOpti
                 break;
         } else {
             lambda *= 10;
-            if (lambda > 1e6)
-                break;
+            if (++rejected == 3)
+                break;  // no step helps: at the minimum up to rounding
         }
     }
 

@@ -22,7 +22,7 @@ struct FaceFitOptions {
     double expression_prior = 1e-4;
     double smoothness = 0.0;  // 0 = frames independent except for the shared identity
     double z_weight = 1.0;
-    int iterations = 30;       // Levenberg-Marquardt steps (stops early on convergence)
+    int iterations = 15;       // Levenberg-Marquardt steps (stops early on convergence)
     bool fit_identity = true;  // false: identity stays at `initial_identity` (or zeros)
 };
 
