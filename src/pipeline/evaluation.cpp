@@ -121,25 +121,37 @@ const std::vector<MetricInfo>& evaluation_metrics() {
     return metrics;
 }
 
-std::vector<double> evaluate_frame(const std::vector<std::string>& names,
-                                   const torch::Tensor& prediction,
-                                   const torch::Tensor& ground_truth,
-                                   const std::optional<torch::Tensor>& source) {
+namespace {
+
+bool any_face_metric(const std::vector<std::string>& names) {
+    return std::any_of(names.begin(), names.end(), needs_face);
+}
+
+bool wants_descriptor(const std::vector<std::string>& names) {
+    return std::count(names.begin(), names.end(), "csim_dlib") > 0;
+}
+
+// The source's analysis, or an empty one when no metric needs faces.
+FaceAnalysis analyse_source(const std::vector<std::string>& names, const torch::Tensor& source) {
+    return any_face_metric(names) ? analyse_face(source, wants_descriptor(names)) : FaceAnalysis{};
+}
+
+// The metrics of one frame pair; `source_face` is the analysed source (nullptr: none given),
+// analysed by the caller so that a still source is analysed once, not per frame.
+std::vector<double> score_frame(const std::vector<std::string>& names,
+                                const torch::Tensor& prediction, const torch::Tensor& ground_truth,
+                                const FaceAnalysis* source_face) {
     check(prediction.sizes() == ground_truth.sizes(), "prediction",
           "frame size differs from the ground truth's");
     const auto pred = unit_range(prediction);
     const auto gt = unit_range(ground_truth);
-    const bool any_face = std::any_of(names.begin(), names.end(), needs_face);
-    const bool want_descriptor = std::count(names.begin(), names.end(), "csim_dlib") > 0;
-    FaceAnalysis pred_face, gt_face, source_face;
-    if (any_face) {
-        pred_face = analyse_face(prediction, want_descriptor);
-        gt_face = analyse_face(ground_truth, want_descriptor);
-        if (source)
-            source_face = analyse_face(*source, want_descriptor);
+    FaceAnalysis pred_face, gt_face;
+    if (any_face_metric(names)) {
+        pred_face = analyse_face(prediction, wants_descriptor(names));
+        gt_face = analyse_face(ground_truth, wants_descriptor(names));
     }
     // Identity metrics compare with the source when there is one (cross-identity), else gt.
-    const FaceAnalysis& identity = source ? source_face : gt_face;
+    const FaceAnalysis& identity = source_face != nullptr ? *source_face : gt_face;
     std::vector<double> values;
     for (const auto& name : names) {
         double v = NAN;
@@ -174,6 +186,18 @@ std::vector<double> evaluate_frame(const std::vector<std::string>& names,
     return values;
 }
 
+}  // namespace
+
+std::vector<double> evaluate_frame(const std::vector<std::string>& names,
+                                   const torch::Tensor& prediction,
+                                   const torch::Tensor& ground_truth,
+                                   const std::optional<torch::Tensor>& source) {
+    if (!source)
+        return score_frame(names, prediction, ground_truth, nullptr);
+    const auto source_face = analyse_source(names, *source);
+    return score_frame(names, prediction, ground_truth, &source_face);
+}
+
 EvaluationReport evaluate(const std::filesystem::path& prediction,
                           const std::filesystem::path& ground_truth,
                           const std::optional<std::filesystem::path>& source,
@@ -192,10 +216,13 @@ EvaluationReport evaluate(const std::filesystem::path& prediction,
     media::FrameSource gt_frames(ground_truth);
     std::optional<media::FrameSource> source_frames;
     std::optional<torch::Tensor> still_source;
+    FaceAnalysis source_face;  // the still source, or the current frame of a source video
     if (source) {
         source_frames.emplace(*source);
-        if (source_frames->kind() == media::FrameSource::Kind::image)
+        if (source_frames->kind() == media::FrameSource::Kind::image) {
             still_source = source_frames->next();
+            source_face = analyse_source(names, *still_source);  // once for every frame
+        }
     }
     if (!options.resize_prediction) {
         check(
@@ -220,7 +247,7 @@ EvaluationReport evaluate(const std::filesystem::path& prediction,
         auto gt = gt_frames.next();
         if (!pred || !gt)
             break;
-        std::optional<torch::Tensor> src = still_source;
+        std::optional<torch::Tensor> src;
         if (source_frames && !still_source) {
             src = source_frames->next();
             check(src.has_value(), source->string(),
@@ -239,10 +266,10 @@ EvaluationReport evaluate(const std::filesystem::path& prediction,
                                               .antialias(true));
             pred = resized[0].permute({1, 2, 0}).round().clamp(0, 255).to(torch::kUInt8);
         }
-        std::vector<std::string> metric_names;
-        for (const auto& m : report.metrics)
-            metric_names.push_back(m.name);
-        report.values.push_back(evaluate_frame(metric_names, *pred, *gt, src));
+        if (source_frames && !still_source)
+            source_face = analyse_source(names, *src);
+        report.values.push_back(
+            score_frame(names, *pred, *gt, source_frames ? &source_face : nullptr));
         report.frame_names.push_back(gt_frames.current_name());
         if (progress)
             progress->advance();
