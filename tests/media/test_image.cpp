@@ -14,18 +14,13 @@
 
 namespace avatar::media {
 namespace {
+using avatar::testing::write_bytes;
 namespace fs = std::filesystem;
 
 const fs::path kPortrait = fs::path(AVATAR_SOURCE_DIR) / "assets/samples/portrait.png";
 
 fs::path scratch(const std::string& name) {
     return avatar::testing::fresh_dir("image", name);
-}
-
-void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
 }
 
 double psnr(const torch::Tensor& a, const torch::Tensor& b) {

@@ -18,6 +18,7 @@ extern "C" {
 
 namespace avatar::media {
 namespace {
+using avatar::testing::write_bytes;
 namespace fs = std::filesystem;
 
 const fs::path kTalking = fs::path(AVATAR_SOURCE_DIR) / "assets/samples/talking.mp4";
@@ -29,12 +30,6 @@ fs::path scratch(const std::string& name) {
 
 size_t file_count(const fs::path& dir) {
     return static_cast<size_t>(std::distance(fs::directory_iterator(dir), {}));
-}
-
-void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
 }
 
 double psnr(const torch::Tensor& a, const torch::Tensor& b) {

@@ -16,14 +16,9 @@
 
 namespace avatar::nn::tfjs {
 namespace {
+using avatar::testing::write_bytes;
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-void write_bytes(const fs::path& path, const std::vector<uint8_t>& bytes) {
-    std::ofstream out(path, std::ios::binary);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-}
 
 TEST(TfjsWeights, DecodesEveryStorageType) {
     const auto dir = testing::fresh_dir("tfjs", "decode");
