@@ -1,6 +1,9 @@
 #include "face/face_fit.h"
 
+#include <limits>
+
 #include "core/error.h"
+#include "face/eye_model.h"
 #include "face/face_model.h"
 #include "face/head_pose.h"
 
@@ -34,50 +37,53 @@ torch::Tensor exp_so3(const torch::Tensor& w) {
     return torch::eye(3, w.options()).unsqueeze(0) + st * K + (1 - ct) * K.matmul(K);
 }
 
-}  // namespace
+// What one fit is given: target points of a subset of the model's vertices with per-coordinate
+// weights, and a starting pose per frame.
+struct FitProblem {
+    torch::Tensor points;         // float64 [N, V, 3] image coordinates
+    torch::Tensor vertex_ids;     // int64 [V] model vertices of the points; undefined = all 468
+    torch::Tensor point_weights;  // float64 [V, 3] weight of each coordinate's residual
+    torch::Tensor rotation;       // float64 [N, 3, 3] start, pose frame
+    torch::Tensor translation;    // float64 [N, 3]
+    torch::Tensor scale;          // float64 [N]
+};
 
-FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOptions& options,
-                               const torch::Tensor& initial_identity) {
-    auto points = points_in.to(torch::kFloat64);
-    if (points.dim() == 2)
-        points = points.unsqueeze(0);
-    avatar::check(points.dim() == 3 && points.size(1) == 468 && points.size(2) == 3,
-                  "fit_face_mesh468", "points must be [N, 468, 3] or [468, 3]");
-    avatar::check(points.isfinite().all().item<bool>(), "fit_face_mesh468",
-                  "points must be finite");
+FaceFitResult solve(const FitProblem& problem, const FaceFitOptions& options,
+                    const torch::Tensor& initial_identity) {
+    const auto& points = problem.points;
     const auto& model = face_model();
     const int64_t n = points.size(0), k = model.identity_count(), e = model.expression_count();
     const int64_t v_count = points.size(1), rows = v_count * 3;
     const int64_t p = 7 + e;  // per frame: translation 3, scale 1, rotation 3, expression E
     const bool fit_id = options.fit_identity;
+    const bool subset = problem.vertex_ids.defined();
     torch::NoGradGuard no_grad;
     const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
 
-    // Start: the canonical face's Procrustes pose.
-    const auto hp = head_pose_from_mesh468(points);
-    auto rotation = hp.rotation.to(torch::kFloat64).clone();        // [N, 3, 3] pose frame
-    auto translation = hp.translation.to(torch::kFloat64).clone();  // [N, 3] image coordinates
-    auto scale = hp.scale.to(torch::kFloat64).clone().view({n});    // [N] px per cm
+    auto rotation = problem.rotation.clone();
+    auto translation = problem.translation.clone();
+    auto scale = problem.scale.clone();
     const auto s0 = scale.clone();
     auto identity = initial_identity.defined() ? initial_identity.to(torch::kFloat64).view({k})
                                                : torch::zeros({k}, f64);
     auto expression = torch::zeros({n, e}, f64);
+    const auto select_vertices = [&](const torch::Tensor& t) {  // [..., 468, 3] -> [..., V, 3]
+        return subset ? t.index_select(-2, problem.vertex_ids) : t;
+    };
 
     const auto flip = torch::tensor({1.0, -1.0, -1.0}, f64);
-    // Row weights: (1, 1, z_weight) / s0, so residuals are in cm.
+    // Row weights: the point weights / s0, so residuals are in cm.
     const auto row_w =
-        (torch::tensor({1.0, 1.0, options.z_weight}, f64).view({1, 1, 3}) / s0.view({n, 1, 1}))
-            .expand({n, v_count, 3})
-            .reshape({n, rows});
+        (problem.point_weights.view({1, v_count, 3}) / s0.view({n, 1, 1})).reshape({n, rows});
     const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
     const auto row_w32 = row_w.to(f32);
-    const auto b_exp32 = model.expression_basis.to(f32);  // [E, 468, 3]
-    const auto b_id32 = model.identity_basis.to(f32);     // [K, 468, 3]
+    const auto b_exp32 = select_vertices(model.expression_basis).to(f32);  // [E, V, 3]
+    const auto b_id32 = select_vertices(model.identity_basis).to(f32);     // [K, V, 3]
 
     const auto residual_of = [&](const torch::Tensor& r, const torch::Tensor& t,
                                  const torch::Tensor& s, const torch::Tensor& id,
                                  const torch::Tensor& ex) {
-        const auto v = model.vertices(id.unsqueeze(0).expand({n, k}), ex);  // [N, 468, 3]
+        const auto v = select_vertices(model.vertices(id.unsqueeze(0).expand({n, k}), ex));
         const auto x = s.view({n, 1, 1}) * v.matmul(r.transpose(1, 2)) * flip + t.unsqueeze(1);
         return std::make_pair(((x - points).reshape({n, rows}) * row_w), v);
     };
@@ -218,9 +224,117 @@ FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOpti
                              1);
     result.identity = identity.clone();
     result.expression = expression;
-    const auto pred = project_face(result.pose, result.identity, result.expression);
+    const auto pred =
+        select_vertices(project_face(result.pose, result.identity, result.expression));
     result.rms = (pred - points).narrow(2, 0, 2).square().sum(2).mean(1).sqrt();
     return result;
+}
+
+}  // namespace
+
+FaceFitResult fit_face_mesh468(const torch::Tensor& points_in, const FaceFitOptions& options,
+                               const torch::Tensor& initial_identity) {
+    auto points = points_in.to(torch::kFloat64);
+    if (points.dim() == 2)
+        points = points.unsqueeze(0);
+    avatar::check(points.dim() == 3 && points.size(1) == 468 && points.size(2) == 3,
+                  "fit_face_mesh468", "points must be [N, 468, 3] or [468, 3]");
+    avatar::check(points.isfinite().all().item<bool>(), "fit_face_mesh468",
+                  "points must be finite");
+    FitProblem problem;
+    problem.points = points;
+    problem.point_weights =
+        torch::tensor({1.0, 1.0, options.z_weight}, torch::kFloat64).view({1, 3}).repeat({468, 1});
+    // Start: the canonical face's Procrustes pose.
+    const auto hp = head_pose_from_mesh468(points);
+    problem.rotation = hp.rotation.to(torch::kFloat64);
+    problem.translation = hp.translation.to(torch::kFloat64);
+    problem.scale = hp.scale.to(torch::kFloat64).reshape({points.size(0)});
+    return solve(problem, options, initial_identity);
+}
+
+FaceFitResult fit_face_landmarks68(const torch::Tensor& points_in, const FaceFitOptions& options,
+                                   const torch::Tensor& initial_identity) {
+    auto points = points_in.to(torch::kFloat64);
+    if (points.dim() == 2)
+        points = points.unsqueeze(0);
+    avatar::check(points.dim() == 3 && points.size(1) == 68 && points.size(2) == 2,
+                  "fit_face_landmarks68", "points must be [N, 68, 2] or [68, 2]");
+    avatar::check(points.isfinite().all().item<bool>(), "fit_face_landmarks68",
+                  "points must be finite");
+    const int64_t n = points.size(0);
+    FitProblem problem;
+    // z is unknown: a zero target with zero weight.
+    problem.points = torch::cat({points, torch::zeros({n, 68, 1}, torch::kFloat64)}, 2);
+    problem.vertex_ids = torch::tensor(
+        std::vector<int64_t>(kMesh468Of68.begin(), kMesh468Of68.end()), torch::kInt64);
+    auto weights = torch::tensor({1.0, 1.0, 0.0}, torch::kFloat64).view({1, 3}).repeat({68, 1});
+    weights.narrow(0, 0, 17).mul_(options.jaw_weight);
+    problem.point_weights = weights;
+    Pose68Options pose_options;
+    pose_options.jaw_weight = options.jaw_weight;
+    std::vector<torch::Tensor> rotations, translations, scales;
+    for (int64_t i = 0; i < n; ++i) {
+        const auto hp = head_pose_from_landmarks68(points[i], pose_options);
+        rotations.push_back(hp.rotation.to(torch::kFloat64));
+        translations.push_back(hp.translation.to(torch::kFloat64));
+        scales.push_back(hp.scale.to(torch::kFloat64).reshape({}));
+    }
+    problem.rotation = torch::stack(rotations);
+    problem.translation = torch::stack(translations);
+    problem.scale = torch::stack(scales);
+    return solve(problem, options, initial_identity);
+}
+
+torch::Tensor fit_gaze(const torch::Tensor& iris_in, const torch::Tensor& pose_in,
+                       const torch::Tensor& identity, double prior) {
+    avatar::check(iris_in.dim() == 3 && iris_in.size(1) == 2 && iris_in.size(2) == 2, "fit_gaze",
+                  "iris centres must be [N, 2, 2]");
+    avatar::check(
+        pose_in.dim() == 2 && pose_in.size(1) == kPoseSize && pose_in.size(0) == iris_in.size(0),
+        "fit_gaze", "pose must be [N, 7] with the iris centres' N");
+    torch::NoGradGuard no_grad;
+    const int64_t n = iris_in.size(0);
+    const auto valid = iris_in.isfinite().flatten(1).all(1) & pose_in.isfinite().all(1);  // [N]
+    // Invalid rows are solved on a harmless stand-in (a frontal pose, the eye centres) and set
+    // to NaN at the end, so the batch stays one tensor computation.
+    const auto frontal = torch::tensor({0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0}, torch::kFloat64);
+    const auto pose = torch::where(valid.unsqueeze(1), pose_in.to(torch::kFloat64), frontal);
+    const auto rotation = euler_rad_to_rotation(pose.narrow(1, 0, 3));  // [N, 3, 3]
+    const auto scale = pose.select(1, 6).view({n, 1, 1});
+    const auto translation = pose.narrow(1, 3, 2).unsqueeze(1);                       // [N, 1, 2]
+    const auto centres = eyeball_centres(identity.to(torch::kFloat64)).unsqueeze(0);  // [1, 2, 3]
+    const auto flip = torch::tensor({1.0, -1.0}, torch::kFloat64);
+    // The 2D image of a model-frame vector u: F(sRu) restricted to x, y = s * (Ru)_xy * (1, -1).
+    const auto image_of = [&](const torch::Tensor& u) {  // [N, 2, 3] -> [N, 2, 2]
+        return scale * u.matmul(rotation.transpose(1, 2)).narrow(2, 0, 2) * flip;
+    };
+    auto target = torch::where(valid.view({n, 1, 1}), iris_in.to(torch::kFloat64),
+                               image_of(centres.expand({n, 2, 3})) + translation);
+    // Residual in cm: (image_of(c + r g) + t - observed) / s.
+    auto angles = torch::zeros({n, 2, 2}, torch::kFloat64);  // (pitch, yaw) per eye
+    for (int it = 0; it < 10; ++it) {
+        const auto p = angles.select(2, 0), y = angles.select(2, 1);
+        const auto cp = torch::cos(p), sp = torch::sin(p), cy = torch::cos(y), sy = torch::sin(y);
+        const auto g = torch::stack({sy * cp, -sp, cy * cp}, 2);        // [N, 2, 3]
+        const auto dg_dp = torch::stack({-sy * sp, -cp, -cy * sp}, 2);  // [N, 2, 3]
+        const auto dg_dy = torch::stack({cy * cp, torch::zeros_like(cp), -sy * cp}, 2);
+        const auto r = (image_of(centres + kEyeballRadius * g) + translation - target) / scale;
+        const auto jp = image_of(kEyeballRadius * dg_dp) / scale;  // [N, 2, 2]: d r / d pitch
+        const auto jy = image_of(kEyeballRadius * dg_dy) / scale;
+        // Gauss-Newton on |r|^2 + prior * |angles|^2, per eye.
+        const auto j = torch::stack({jp, jy}, 3);  // [N,2,2,2]
+        const auto a = j.transpose(2, 3).matmul(j) + prior * torch::eye(2, torch::kFloat64);
+        const auto b = j.transpose(2, 3).matmul(r.unsqueeze(3)).squeeze(3) + prior * angles;
+        const auto step = -torch::linalg_solve(a, b.unsqueeze(3)).squeeze(3);
+        angles = (angles + step).clamp(-1.2, 1.2);  // beyond ~70 degrees an eye is not a ball
+        if (step.abs().max().item<double>() < 1e-9)
+            break;
+    }
+    auto gaze = angles.reshape({n, 4});
+    return torch::where(
+        valid.unsqueeze(1), gaze,
+        torch::full({1}, std::numeric_limits<double>::quiet_NaN(), torch::kFloat64));
 }
 
 }  // namespace avatar::face

@@ -24,6 +24,7 @@ struct FaceFitOptions {
     double z_weight = 1.0;
     int iterations = 15;       // Levenberg-Marquardt steps (stops early on convergence)
     bool fit_identity = true;  // false: identity stays at `initial_identity` (or zeros)
+    double jaw_weight = 0.2;   // 68-point fit only: weight of the 17 sliding jaw points (0-16)
 };
 
 struct FaceFitResult {
@@ -37,6 +38,24 @@ struct FaceFitResult {
 // undefined. Throws avatar::Error on bad shapes.
 FaceFitResult fit_face_mesh468(const torch::Tensor& points, const FaceFitOptions& options = {},
                                const torch::Tensor& initial_identity = {});
+
+// The same fit from face-api's 68 points [N, 68, 2] or [68, 2] (image px, 2D only), through the
+// fixed correspondence kMesh468Of68 (head_pose.h): each of the 68 points is one model vertex.
+// The jaw points slide over the surface with the pose, hence their weight options.jaw_weight.
+// Start: head_pose_from_landmarks68 per frame. With 136 numbers a frame, identity and
+// expression are less determined than from 468 points: raise the priors (and share the identity
+// over many frames). rms is over the 68 points.
+FaceFitResult fit_face_landmarks68(const torch::Tensor& points, const FaceFitOptions& options = {},
+                                   const torch::Tensor& initial_identity = {});
+
+// Gaze [N, 4] (layout order: left pitch, yaw; right pitch, yaw; radians; eye_model.h) from the
+// observed iris centres iris [N, 2, 2] (image px; [.., 0, :] the subject's left eye, as rows 0
+// and 5 of FaceTracker's iris points) of faces with the fitted pose [N, 7] and identity [K]:
+// per eye, the (pitch, yaw) whose model iris centre projects onto the observed one
+// (Gauss-Newton in cm, prior * |angles|^2 toward looking straight ahead). Rows with a
+// non-finite input give NaN. Throws avatar::Error on bad shapes.
+torch::Tensor fit_gaze(const torch::Tensor& iris, const torch::Tensor& pose,
+                       const torch::Tensor& identity, double prior = 1e-3);
 
 // The model's 468 points in image coordinates: pose [N, 7], identity [K] or [N, K], expression
 // [N, E] -> [N, 468, 3] (differentiable; the inverse of the fit's data term).

@@ -324,6 +324,10 @@ FaceModel make_model() {
         m.identity_names.push_back(mode.name);
     for (const auto& mode : ex)
         m.expression_names.push_back(mode.name);
+    for (int v : concat({kLeftEyeUpper0, kLeftEyeLower0})) {
+        m.eye_contours[0].push_back(v);
+        m.eye_contours[1].push_back(m.mirror[static_cast<size_t>(v)]);
+    }
     return m;
 }
 

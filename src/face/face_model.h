@@ -24,6 +24,7 @@
 // and cached; no trained data.
 #include <torch/torch.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ struct FaceModel {
     std::vector<std::string> identity_names;
     std::vector<std::string> expression_names;
     std::vector<int64_t> mirror;  // mirror[v] = the vertex at v's reflection x -> -x
+    // The eye openings (MediaPipe's contour ring 0, upper lid then lower lid, 16 vertices each):
+    // [0] the subject's left eye (x > 0), [1] the right eye.
+    std::array<std::vector<int64_t>, 2> eye_contours;
 
     int64_t identity_count() const { return static_cast<int64_t>(identity_names.size()); }
     int64_t expression_count() const { return static_cast<int64_t>(expression_names.size()); }
