@@ -337,4 +337,65 @@ torch::Tensor fit_gaze(const torch::Tensor& iris_in, const torch::Tensor& pose_i
         torch::full({1}, std::numeric_limits<double>::quiet_NaN(), torch::kFloat64));
 }
 
+SequenceFit fit_face_sequence(const torch::Tensor& mesh_in, const torch::Tensor& found_in,
+                              const torch::Tensor& iris_in, const SequenceFitOptions& options) {
+    avatar::check(mesh_in.dim() == 3 && mesh_in.size(1) == 468 && mesh_in.size(2) == 3,
+                  "fit_face_sequence", "mesh must be [N, 468, 3]");
+    const int64_t n = mesh_in.size(0);
+    avatar::check(found_in.dim() == 1 && found_in.size(0) == n, "fit_face_sequence",
+                  "found must be [N] with the mesh's N");
+    avatar::check(!iris_in.defined() || (iris_in.dim() == 3 && iris_in.size(0) == n &&
+                                         iris_in.size(1) == 10 && iris_in.size(2) >= 2),
+                  "fit_face_sequence", "iris must be [N, 10, 2 or 3]");
+    avatar::check(options.identity_frames > 0 && options.chunk_frames > 0, "fit_face_sequence",
+                  "identity_frames and chunk_frames must be positive");
+    const auto found = found_in.to(torch::kBool);
+    const auto rows = found.nonzero().view({-1});  // frames with a face
+    const int64_t m = rows.size(0);
+    avatar::check(m > 0, "fit_face_sequence", "no frame has a face");
+    const auto mesh = mesh_in.to(torch::kFloat64).index_select(0, rows);
+
+    // Identity from frames spread evenly over the video.
+    const int64_t id_count = std::min(m, options.identity_frames);
+    const auto id_rows = torch::linspace(0, static_cast<double>(m - 1), id_count, torch::kFloat64)
+                             .round()
+                             .to(torch::kInt64);
+    FaceFitOptions id_options = options.fit;
+    id_options.fit_identity = true;
+    id_options.smoothness = 0;  // the sample frames are not consecutive
+    const auto identity = fit_face_mesh468(mesh.index_select(0, id_rows), id_options).identity;
+
+    FaceFitOptions frame_options = options.fit;
+    frame_options.fit_identity = false;
+    std::vector<torch::Tensor> poses, expressions, rms;
+    for (int64_t begin = 0; begin < m; begin += options.chunk_frames) {
+        const int64_t len = std::min(options.chunk_frames, m - begin);
+        const auto fit = fit_face_mesh468(mesh.narrow(0, begin, len), frame_options, identity);
+        poses.push_back(fit.pose);
+        expressions.push_back(fit.expression);
+        rms.push_back(fit.rms);
+    }
+    const auto nan = std::numeric_limits<double>::quiet_NaN();
+    const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+    const auto& model = face_model();
+    SequenceFit out;
+    out.identity = identity;
+    out.pose = torch::full({n, kPoseSize}, nan, f64).index_copy_(0, rows, torch::cat(poses));
+    out.expression = torch::full({n, model.expression_count()}, nan, f64)
+                         .index_copy_(0, rows, torch::cat(expressions));
+    out.rms = torch::full({n}, nan, f64).index_copy_(0, rows, torch::cat(rms));
+    out.gaze = torch::full({n, kGazeSize}, nan, f64);
+    if (iris_in.defined()) {
+        // Rows 0 and 5: the left and right iris centres (FaceTracker's layout).
+        const auto centres = iris_in.to(torch::kFloat64)
+                                 .index_select(0, rows)
+                                 .index_select(1, torch::tensor({0, 5}, torch::kInt64))
+                                 .narrow(2, 0, 2);
+        out.gaze.index_copy_(
+            0, rows,
+            fit_gaze(centres, out.pose.index_select(0, rows), identity, options.gaze_prior));
+    }
+    return out;
+}
+
 }  // namespace avatar::face

@@ -57,6 +57,28 @@ FaceFitResult fit_face_landmarks68(const torch::Tensor& points, const FaceFitOpt
 torch::Tensor fit_gaze(const torch::Tensor& iris, const torch::Tensor& pose,
                        const torch::Tensor& identity, double prior = 1e-3);
 
+// A whole tracked video in the layout avatar-face-v1: the identity is fitted once on up to
+// `identity_frames` frames spread evenly over the video, then every frame is fitted with that
+// identity held, in chunks of `chunk_frames` (memory stays bounded on long videos), and gaze from
+// the iris centres. Frames without a face (found false) get NaN rows.
+struct SequenceFitOptions {
+    FaceFitOptions fit;  // priors, smoothness (within a chunk), z weight, iterations
+    int64_t identity_frames = 48;
+    int64_t chunk_frames = 256;
+    double gaze_prior = 1e-3;
+};
+struct SequenceFit {
+    torch::Tensor pose;        // float64 [N, 7]
+    torch::Tensor identity;    // float64 [K]
+    torch::Tensor expression;  // float64 [N, E]
+    torch::Tensor gaze;        // float64 [N, 4]; NaN rows also where iris is undefined
+    torch::Tensor rms;         // float64 [N] px
+};
+// mesh [N, 468, 3] (FaceTracker's mesh468), found [N] bool, iris [N, 10, 2 or 3] or undefined.
+// Throws avatar::Error on bad shapes or when no frame has a face.
+SequenceFit fit_face_sequence(const torch::Tensor& mesh, const torch::Tensor& found,
+                              const torch::Tensor& iris, const SequenceFitOptions& options = {});
+
 // The model's 468 points in image coordinates: pose [N, 7], identity [K] or [N, K], expression
 // [N, E] -> [N, 468, 3] (differentiable; the inverse of the fit's data term).
 torch::Tensor project_face(const torch::Tensor& pose, const torch::Tensor& identity,

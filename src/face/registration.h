@@ -10,5 +10,8 @@ void register_faceapi();
 void register_human();
 // `avatar bench face.track`: the tracker end to end (src/face/tracker_benchmarks.cpp).
 void register_tracker_benchmarks();
+// `avatar bench face.fit`: the face model fit on real tracked points
+// (src/face/face_fit_benchmarks.cpp).
+void register_face_fit_benchmarks();
 
 }  // namespace avatar::face

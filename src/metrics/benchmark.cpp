@@ -50,6 +50,7 @@ nlohmann::json BenchmarkResult::to_json() const {
     nlohmann::json j{{"name", name},
                      {"description", description},
                      {"unit", unit},
+                     {"items_per_iteration", items},
                      {"threads", threads},
                      {"repetitions", repetitions},
                      {"median_ms", median_ms},
@@ -102,7 +103,8 @@ std::vector<BenchmarkResult> run_benchmarks(const std::vector<const BenchmarkCas
             r.median_ms = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
             r.min_ms = ms.front();
             r.max_ms = ms.back();
-            r.rate = 1000.0 / r.median_ms;
+            r.items = bench->items;
+            r.rate = 1000.0 * static_cast<double>(bench->items) / r.median_ms;
             r.peak_rss_mb = peak_rss_mb();
             if (bench->flops)
                 r.gflops_per_s = *bench->flops / (r.median_ms * 1e6);

@@ -4,6 +4,7 @@
 // official configuration with random weights, which costs the same as trained ones).
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -18,6 +19,7 @@ struct BenchmarkCase {
     // Builds the module and inputs (not timed) and returns one iteration to time.
     std::function<std::function<void()>()> setup;
     std::optional<double> flops;  // per iteration, where known
+    int64_t items = 1;            // units produced by one iteration (a batch of frames)
 };
 
 class BenchmarkRegistry {
@@ -43,7 +45,8 @@ struct BenchmarkResult {
     int threads = 1;
     int repetitions = 0;
     double median_ms = 0, min_ms = 0, max_ms = 0;
-    double rate = 0;         // iterations per second, from the median
+    int64_t items = 1;       // units per iteration
+    double rate = 0;         // units per second (items / median)
     double peak_rss_mb = 0;  // process peak resident memory after the runs
     std::optional<double> gflops_per_s;
     nlohmann::json to_json() const;

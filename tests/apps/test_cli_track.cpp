@@ -77,7 +77,7 @@ TEST(CliTrack, FramesWithoutAFaceAreFlagged) {
                   dir / "frames" / "b.png");
     media::write_image(dir / "frames" / "c.png", grey);
     const auto r = run_cli("-q track " + (dir / "frames").string() + " -o " +
-                           (dir / "m.safetensors").string());
+                           (dir / "m.safetensors").string() + " --fit");
     ASSERT_EQ(r.exit_status, 0) << r.output;
     const auto motion = media::read_motion(dir / "m.safetensors");
     ASSERT_EQ(motion.frame_count, 3);
@@ -87,6 +87,41 @@ TEST(CliTrack, FramesWithoutAFaceAreFlagged) {
     EXPECT_FALSE(found[2].item<bool>());
     EXPECT_TRUE(motion.channels.at("landmarks468")[0].isnan().all().item<bool>());
     EXPECT_FALSE(motion.channels.at("landmarks468")[1].isnan().any().item<bool>());
+    // --fit: coefficients where the face is, NaN rows where it is not.
+    EXPECT_EQ(motion.layout, "avatar-face-v1");
+    for (const char* name : {"pose", "identity", "expression", "gaze"}) {
+        const auto c = motion.channels.at(name);
+        EXPECT_TRUE(c[0].isnan().all().item<bool>()) << name;
+        EXPECT_TRUE(c[1].isfinite().all().item<bool>()) << name;
+        EXPECT_TRUE(c[2].isnan().all().item<bool>()) << name;
+    }
+}
+
+// --fit on the talking sample: the avatar-face-v1 channels, a close fit, and plausible gaze
+// (a nearly frontal speaker looking near the camera; a swapped left/right iris would put the
+// iris centres 6 cm from their eyeballs and the angles at their clamp).
+TEST(CliTrack, FitWritesFaceModelCoefficients) {
+    if (!face_models_installed())
+        GTEST_SKIP() << "face models not installed (scripts/setup.sh)";
+    const auto dir = scratch("fit");
+    const auto motion_path = dir / "motion.safetensors";
+    const auto r = run_cli("-q track " + kTalking.string() + " -o " + motion_path.string() +
+                           " --max-frames 8 --fit --no-landmarks68");
+    ASSERT_EQ(r.exit_status, 0) << r.output;
+    const auto motion = media::read_motion(motion_path);
+    EXPECT_EQ(motion.layout, "avatar-face-v1");
+    EXPECT_EQ(motion.channels.at("identity").sizes(), (std::vector<int64_t>{8, 12}));
+    EXPECT_EQ(motion.channels.at("expression").sizes(), (std::vector<int64_t>{8, 22}));
+    EXPECT_EQ(motion.channels.at("gaze").sizes(), (std::vector<int64_t>{8, 4}));
+    const auto identity = motion.channels.at("identity");
+    EXPECT_TRUE(identity.eq(identity[0]).all().item<bool>());  // one identity per video
+    const auto expression = motion.channels.at("expression");
+    EXPECT_GE(expression.min().item<float>(), 0.0f);
+    EXPECT_LE(expression.max().item<float>(), 1.0f);
+    // The sample's face is ~100 px wide: the model reproduces FaceMesh to about a pixel.
+    EXPECT_LT(motion.channels.at("fit_rms").max().item<float>(), 2.0f);
+    EXPECT_LT(motion.channels.at("gaze").abs().max().item<float>(), 0.5f);
+    EXPECT_LT(motion.channels.at("pose").select(1, 1).abs().max().item<float>(), 0.5f);
 }
 
 TEST(CliTrack, BadArgumentsAreOneLineErrors) {

@@ -10,6 +10,8 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "face/draw.h"
+#include "face/face_fit.h"
+#include "face/face_model.h"
 #include "face/tracker.h"
 #include "media/frame_source.h"
 #include "media/image.h"
@@ -28,6 +30,11 @@ struct TrackOptions {
     bool no_iris = false;
     bool no_landmarks68 = false;
     bool no_smooth = false;
+    bool fit = false;
+    double fit_smoothness = 0.0;
+    double fit_expression_prior = face::FaceFitOptions{}.expression_prior;
+    double fit_identity_prior = face::FaceFitOptions{}.identity_prior;
+    double fit_z_weight = face::FaceFitOptions{}.z_weight;
     double min_cutoff = 1.0;
     double beta = 0.05;
     double detection_confidence = 0.5;
@@ -54,6 +61,10 @@ struct Rows {
     std::vector<uint8_t> found, detected;
     std::vector<float> confidence;
 };
+
+int64_t with_face_count(const torch::Tensor& found) {
+    return found.sum().item<int64_t>();
+}
 
 torch::Tensor nan_like(std::vector<int64_t> shape) {
     return torch::full(shape, std::nanf(""), torch::kFloat32);
@@ -191,11 +202,40 @@ int run_track(const TrackOptions& options, const GlobalOptions& global) {
             .to(torch::kBool);
     if (options.embeddings)
         motion.channels["embedding_faceres"] = torch::stack(rows.embedding);
+    double fit_rms = std::nan("");
+    if (options.fit && with_face_count(found) > 0) {
+        // The face model's coefficients (docs/face-model.md): they replace the Procrustes pose,
+        // so that pose, identity, expression and gaze are one consistent avatar-face-v1 row.
+        face::SequenceFitOptions fit_options;
+        fit_options.fit.smoothness = options.fit_smoothness;
+        fit_options.fit.expression_prior = options.fit_expression_prior;
+        fit_options.fit.identity_prior = options.fit_identity_prior;
+        fit_options.fit.z_weight = options.fit_z_weight;
+        const auto fit = face::fit_face_sequence(
+            motion.channels[ch::kLandmarks468], found,
+            tracker_options.iris ? motion.channels[ch::kIris] : torch::Tensor(), fit_options);
+        const auto rows_n = fit.pose.size(0);
+        const auto identity = fit.identity.unsqueeze(0).repeat({rows_n, 1});
+        const auto missing = found.logical_not().unsqueeze(1);
+        motion.layout = face::kFaceLayoutName;
+        motion.channels[ch::kPose] = fit.pose.to(torch::kFloat32);
+        motion.channels[ch::kIdentity] =
+            identity.masked_fill(missing, std::nan("")).to(torch::kFloat32);
+        motion.channels[ch::kExpression] = fit.expression.to(torch::kFloat32);
+        if (tracker_options.iris)
+            motion.channels[ch::kGaze] = fit.gaze.to(torch::kFloat32);
+        motion.channels["fit_rms"] = fit.rms.to(torch::kFloat32);
+        motion.attributes["pose"] = "face model fit, weak perspective (face/face_fit.h)";
+        motion.attributes["fit"] = std::string(face::kFaceLayoutName) +
+                                   ": identity shared by the video, smoothness " +
+                                   std::to_string(options.fit_smoothness);
+        fit_rms = fit.rms.nanmean().item<double>();
+    }
     media::write_motion(options.output, motion);
 
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const int64_t with_face = found.sum().item<int64_t>();
+    const int64_t with_face = with_face_count(found);
     const auto& t = tracker.stage_times();
     const auto per_frame = [&](double ms) {
         return ms / static_cast<double>(std::max<int64_t>(n, 1));
@@ -206,6 +246,7 @@ int run_track(const TrackOptions& options, const GlobalOptions& global) {
                     {"frames", n},
                     {"frames_with_face", with_face},
                     {"full_detections", t.detections},
+                    {"fit_rms_px", options.fit ? nlohmann::json(fit_rms) : nlohmann::json()},
                     {"seconds", seconds},
                     {"fps", static_cast<double>(n) / seconds},
                     {"ms_per_frame",
@@ -227,6 +268,9 @@ int run_track(const TrackOptions& options, const GlobalOptions& global) {
         "embedding %.1f\n",
         per_frame(t.detect_ms), per_frame(t.mesh_ms), per_frame(t.iris_ms),
         per_frame(t.landmarks68_ms), per_frame(t.pose_ms), per_frame(t.embedding_ms));
+    if (options.fit && std::isfinite(fit_rms))
+        std::printf("face model fit (%s): mean reprojection rms %.2f px\n", face::kFaceLayoutName,
+                    fit_rms);
     if (!options.debug_dir.empty())
         std::printf("debug frames: %s\n", options.debug_dir.c_str());
     return 0;
@@ -258,12 +302,35 @@ void add_track_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_flag("--no-landmarks68", options->no_landmarks68,
                   "Skip face-api's 68-point net (faster)");
     cmd->add_flag("--no-smooth", options->no_smooth, "No temporal smoothing");
+    cmd->add_flag("--fit", options->fit,
+                  "Also fit the project's face model (docs/face-model.md): writes layout "
+                  "avatar-face-v1 with channels identity (one per video), expression, gaze (from "
+                  "the iris) and the model's pose in place of the Procrustes pose, plus fit_rms "
+                  "(px)");
+    cmd->add_option("--fit-smoothness", options->fit_smoothness,
+                    "With --fit: weight of |expression_t - expression_t-1|^2 (0 = frames fitted "
+                    "independently; the points are already One-Euro smoothed)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->add_option("--min-cutoff", options->min_cutoff,
                     "One-Euro minimum cutoff in Hz: lower = steadier when still")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     cmd->add_option("--beta", options->beta,
                     "One-Euro speed coefficient (per pixel/s): higher = less lag when moving")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--fit-expression-prior", options->fit_expression_prior,
+                    "With --fit: weight of |expression|^2 (cm^2 per unit^2; higher = expressions "
+                    "stay nearer neutral, the points are followed less closely)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--fit-z-weight", options->fit_z_weight,
+                    "With --fit: weight of FaceMesh's depth against x and y (0 = 2D only)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--fit-identity-prior", options->fit_identity_prior,
+                    "With --fit: weight of |identity|^2 (higher = nearer the canonical face)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--detection-confidence", options->detection_confidence,
