@@ -25,6 +25,7 @@ void register_builtin_modules() {
         face::register_faceapi();
         face::register_human();
         face::register_tracker_benchmarks();
+        face::register_face_fit_benchmarks();
     });
 }
 
