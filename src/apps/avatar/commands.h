@@ -34,6 +34,7 @@ void add_transcode_command(CLI::App& app, const GlobalOptions& global, CommandLi
 void add_bench_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_render_eg3d_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_track_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_retarget_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_eval_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 
 // Prints `value` as indented JSON on stdout.

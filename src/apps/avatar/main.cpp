@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
     cli::add_render_eg3d_command(app, global, commands);
     cli::add_eval_command(app, global, commands);
     cli::add_track_command(app, global, commands);
+    cli::add_retarget_command(app, global, commands);
 
     try {
         app.parse(argc, argv);
