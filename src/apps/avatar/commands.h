@@ -35,6 +35,7 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, CommandList& 
 void add_render_eg3d_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_track_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_retarget_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_face_model_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_eval_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 
 // Prints `value` as indented JSON on stdout.

@@ -62,6 +62,7 @@ int main(int argc, char** argv) {
     cli::add_eval_command(app, global, commands);
     cli::add_track_command(app, global, commands);
     cli::add_retarget_command(app, global, commands);
+    cli::add_face_model_command(app, global, commands);
 
     try {
         app.parse(argc, argv);
