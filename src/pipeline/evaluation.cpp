@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "face/face_fit.h"
 #include "face/faceapi/faceapi.h"
 #include "face/human/match.h"
 #include "face/tracker.h"
@@ -35,13 +36,21 @@ struct FaceAnalysis {
     torch::Tensor embedding;   // [1024] FaceRes
     torch::Tensor descriptor;  // [128] face-api (dlib ResNet)
     torch::Tensor mask;        // [1, 1, H, W] float64 in {0, 1}
+    torch::Tensor pose_deg;    // [3] pitch, yaw, roll of the face model fit (aed/apd only)
+    torch::Tensor expression;  // [E] face model expression coefficients (aed/apd only)
 };
 
 bool needs_face(const std::string& name) {
     return name != "psnr" && name != "ssim";
 }
 
-FaceAnalysis analyse_face(const torch::Tensor& image, bool want_descriptor) {
+bool wants_face_model(const std::vector<std::string>& names) {
+    return std::count(names.begin(), names.end(), "aed") +
+               std::count(names.begin(), names.end(), "apd") >
+           0;
+}
+
+FaceAnalysis analyse_face(const torch::Tensor& image, bool want_descriptor, bool want_model) {
     face::TrackerOptions options;
     options.smooth = false;
     options.embeddings = true;
@@ -60,6 +69,12 @@ FaceAnalysis analyse_face(const torch::Tensor& image, bool want_descriptor) {
     analysis.embedding = f.embedding;
     if (want_descriptor)
         analysis.descriptor = face::faceapi::default_faceapi().descriptor(image, f.landmarks68);
+    if (want_model) {
+        // Each image is fitted alone (its own identity), as the papers fit their 3DMM per frame.
+        const auto fit = face::fit_face_mesh468(f.mesh468);
+        analysis.pose_deg = fit.pose[0].narrow(0, 0, 3) * (180.0 / M_PI);
+        analysis.expression = fit.expression[0];
+    }
     analysis.mask =
         metrics::convex_hull_mask(f.mesh468.narrow(1, 0, 2), image.size(0), image.size(1))
             .to(torch::kFloat64)
@@ -117,6 +132,15 @@ const std::vector<MetricInfo>& evaluation_metrics() {
         {"akd_iod",
          "akd divided by the ground truth's inter-ocular distance (outer eye corners 36-45)", "",
          false, false},
+        {"aed",
+         "expression: mean absolute difference of the 22 expression coefficients of the "
+         "project's face model (docs/face-model.md), each image fitted alone from its 468 points, "
+         "prediction vs ground truth; not the papers' 3DMM, so not comparable with their AED",
+         "", false, false},
+        {"apd",
+         "pose: mean absolute difference of pitch, yaw and roll of the face model fit, "
+         "prediction vs ground truth",
+         "deg", false, false},
     };
     return metrics;
 }
@@ -133,7 +157,8 @@ bool wants_descriptor(const std::vector<std::string>& names) {
 
 // The source's analysis, or an empty one when no metric needs faces.
 FaceAnalysis analyse_source(const std::vector<std::string>& names, const torch::Tensor& source) {
-    return any_face_metric(names) ? analyse_face(source, wants_descriptor(names)) : FaceAnalysis{};
+    return any_face_metric(names) ? analyse_face(source, wants_descriptor(names), false)
+                                  : FaceAnalysis{};
 }
 
 // The metrics of one frame pair; `source_face` is the analysed source (nullptr: none given),
@@ -147,8 +172,8 @@ std::vector<double> score_frame(const std::vector<std::string>& names,
     const auto gt = unit_range(ground_truth);
     FaceAnalysis pred_face, gt_face;
     if (any_face_metric(names)) {
-        pred_face = analyse_face(prediction, wants_descriptor(names));
-        gt_face = analyse_face(ground_truth, wants_descriptor(names));
+        pred_face = analyse_face(prediction, wants_descriptor(names), wants_face_model(names));
+        gt_face = analyse_face(ground_truth, wants_descriptor(names), wants_face_model(names));
     }
     // Identity metrics compare with the source when there is one (cross-identity), else gt.
     const FaceAnalysis& identity = source_face != nullptr ? *source_face : gt_face;
@@ -178,6 +203,12 @@ std::vector<double> score_frame(const std::vector<std::string>& names,
             if (pred_face.found && gt_face.found)
                 v = metrics::keypoint_distance(pred_face.points68, gt_face.points68) /
                     metrics::inter_ocular_distance68(gt_face.points68);
+        } else if (name == "aed") {
+            if (pred_face.found && gt_face.found)
+                v = (pred_face.expression - gt_face.expression).abs().mean().item<double>();
+        } else if (name == "apd") {
+            if (pred_face.found && gt_face.found)
+                v = (pred_face.pose_deg - gt_face.pose_deg).abs().mean().item<double>();
         } else {
             metric_info(name);  // throws for unknown names
         }
