@@ -1,0 +1,358 @@
+#include "pipeline/portrait_animation.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "face/tracker.h"
+#include "media/frame_source.h"
+#include "media/image.h"
+#include "media/video_reader.h"
+#include "media/video_writer.h"
+
+namespace avatar::pipeline {
+namespace dpe = engines::dpe;
+
+// --- motion ------------------------------------------------------------------------------------
+
+MotionMode parse_motion_mode(const std::string& name) {
+    if (name == "relative")
+        return MotionMode::kRelative;
+    if (name == "absolute")
+        return MotionMode::kAbsolute;
+    throw Error("--motion", "'" + name + "' is not one of relative, absolute");
+}
+
+std::string motion_mode_name(MotionMode mode) {
+    return mode == MotionMode::kRelative ? "relative" : "absolute";
+}
+
+torch::Tensor relative_motion(const torch::Tensor& source_motion,
+                              const torch::Tensor& driving_motion,
+                              const torch::Tensor& driving_reference) {
+    check(source_motion.defined() && driving_motion.defined() && driving_reference.defined(),
+          "relative_motion", "undefined motion");
+    check(source_motion.sizes() == driving_motion.sizes() &&
+              driving_motion.sizes() == driving_reference.sizes(),
+          "relative_motion", "source, driving and reference motions differ in shape");
+    return source_motion + (driving_motion - driving_reference);
+}
+
+DpeAnimator::DpeAnimator(dpe::Generator generator, dpe::Stage stage, MotionMode mode)
+    : generator_(std::move(generator)), stage_(stage), mode_(mode) {
+    check(static_cast<bool>(generator_), "DpeAnimator", "no generator");
+}
+
+int DpeAnimator::size() const {
+    return static_cast<int>(generator_->config().size);
+}
+
+void DpeAnimator::set_source(const torch::Tensor& crop) {
+    torch::NoGradGuard no_grad;
+    source_ = generator_->encode(crop);
+    // The source's own motion from the code just computed: motion() would run the encoder again.
+    source_motion_ = generator_->directions(generator_->alpha(source_.wa));
+}
+
+torch::Tensor DpeAnimator::driving_motion(const torch::Tensor& crop) {
+    torch::NoGradGuard no_grad;
+    return generator_->motion(crop);
+}
+
+torch::Tensor DpeAnimator::motion_for(const torch::Tensor& driving) {
+    if (mode_ == MotionMode::kAbsolute)
+        return driving;
+    check(has_source(), "DpeAnimator", "relative motion needs the source first (set_source)");
+    if (!reference_.defined())
+        reference_ = driving;
+    return relative_motion(source_motion_, driving, reference_);
+}
+
+torch::Tensor DpeAnimator::render(const torch::Tensor& motion) {
+    check(has_source(), "DpeAnimator", "no source (set_source)");
+    torch::NoGradGuard no_grad;
+    return generator_->render(source_, motion, stage_);
+}
+
+torch::Tensor DpeAnimator::animate(const torch::Tensor& driving_crop) {
+    return render(motion_for(driving_motion(driving_crop)));
+}
+
+// --- crops -------------------------------------------------------------------------------------
+
+face::CropTransform face_crop(const std::array<double, 4>& box, int size,
+                              const CropConvention& convention) {
+    return face::box_crop(box[0], box[1], box[2] - box[0], box[3] - box[1], size,
+                          {convention.scale, convention.shift_y});
+}
+
+CropSmoother::CropSmoother(face::OneEuroParams params) : filter_(params) {}
+
+face::CropTransform CropSmoother::operator()(const face::CropTransform& raw, double time_s) {
+    // quad = TL, BL, BR, TR of an axis-aligned square: centre and side describe it fully.
+    const auto& q = raw.quad;
+    const double cx = 0.5 * (q[0][0] + q[2][0]), cy = 0.5 * (q[0][1] + q[2][1]);
+    const double side = std::hypot(q[3][0] - q[0][0], q[3][1] - q[0][1]);
+    const auto s = filter_(std::vector<double>{cx, cy, side}, time_s);
+    const double h = 0.5 * s[2];
+    return face::crop_from_quad(
+        {face::Point2{s[0] - h, s[1] - h}, face::Point2{s[0] - h, s[1] + h},
+         face::Point2{s[0] + h, s[1] + h}, face::Point2{s[0] + h, s[1] - h}},
+        raw.size);
+}
+
+torch::Tensor crop_input(const torch::Tensor& frame, const face::CropTransform& transform) {
+    return media::to_float_nchw(face::warp_crop(frame, transform, face::Border::kReplicate));
+}
+
+torch::Tensor paste_crop(const torch::Tensor& frame, const torch::Tensor& rendered,
+                         const face::CropTransform& transform, const PasteOptions& options) {
+    const auto crop = media::to_uint8_hwc(rendered.detach().cpu());
+    const double feather = options.feather * static_cast<double>(crop.size(0));
+    return face::paste_back(frame, crop, transform, feather, options.colour_match);
+}
+
+// --- jobs --------------------------------------------------------------------------------------
+
+DrivingCrop parse_driving_crop(const std::string& name) {
+    if (name == "fixed")
+        return DrivingCrop::kFixed;
+    if (name == "follow")
+        return DrivingCrop::kFollow;
+    throw Error("--driving-crop", "'" + name + "' is not one of fixed, follow");
+}
+
+namespace {
+namespace fs = std::filesystem;
+
+// Only the face box is needed: the 68-point net and the iris model are skipped.
+face::TrackerOptions tracker_options() {
+    face::TrackerOptions options;
+    options.landmarks68 = false;
+    options.iris = false;
+    return options;
+}
+
+double frame_time(int64_t index, const media::FrameRate& fps) {
+    return static_cast<double>(index) * static_cast<double>(fps.den) / static_cast<double>(fps.num);
+}
+
+bool file_has_audio(const fs::path& path, int threads) {
+    if (media::FrameSource(path, 1).kind() != media::FrameSource::Kind::video)
+        return false;
+    return media::VideoReader(path, threads).has_audio();
+}
+
+int64_t expected_frames(int64_t estimate, int64_t max_frames) {
+    if (max_frames > 0)
+        return estimate > 0 ? std::min(estimate, max_frames) : max_frames;
+    return estimate;
+}
+
+// The driving side: tracks each frame and gives the crop the network sees (or none).
+class DrivingCropper {
+public:
+    DrivingCropper(const AnimationOptions& options, int size)
+        : options_(options), size_(size), tracker_(tracker_options()) {}
+
+    std::optional<face::CropTransform> next(const torch::Tensor& frame, double time_s) {
+        const auto tracked = tracker_.track(frame, time_s);
+        if (!tracked.found) {
+            smoother_.reset();
+            return std::nullopt;
+        }
+        const auto raw = face_crop(tracked.box, size_, options_.crop);
+        if (options_.driving_crop == DrivingCrop::kFollow)
+            return smoother_(raw, time_s);
+        if (!fixed_)
+            fixed_ = raw;
+        return fixed_;
+    }
+
+private:
+    const AnimationOptions& options_;
+    int size_;
+    face::FaceTracker tracker_;
+    CropSmoother smoother_;
+    std::optional<face::CropTransform> fixed_;
+};
+
+struct Output {
+    std::unique_ptr<media::VideoWriter> writer;
+    AnimationReport report;
+};
+
+Output open_output(const fs::path& output, int width, int height, const media::FrameRate& fps,
+                   const fs::path& audio_source, const AnimationOptions& options) {
+    Output out;
+    media::VideoWriterOptions writer_options;
+    writer_options.frame_rate = fps;
+    writer_options.crf = options.crf;
+    writer_options.threads = options.threads;
+    // The output may stop before the audio's video does (--max-frames, the shorter input).
+    writer_options.trim_audio_to_video = true;
+    if (options.keep_audio && file_has_audio(audio_source, options.threads)) {
+        writer_options.audio_from = audio_source;
+        out.report.audio = true;
+        out.report.audio_from = audio_source.string();
+    }
+    out.writer = std::make_unique<media::VideoWriter>(output, width, height, writer_options);
+    out.report.output = output.string();
+    out.report.width = width;
+    out.report.height = height;
+    return out;
+}
+
+void finish_output(Output& out, const std::string& what, std::chrono::steady_clock::time_point t0) {
+    check(out.report.frames > 0, out.report.output, "no frames to write");
+    out.writer->finish();
+    out.report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (out.report.frames_without_face > 0) {
+        out.report.warnings.push_back(std::to_string(out.report.frames_without_face) + " of " +
+                                      std::to_string(out.report.frames) + " frames had no face " +
+                                      what + "; they are the source frame unchanged");
+        spdlog::warn("{}", out.report.warnings.back());
+    }
+}
+
+}  // namespace
+
+AnimationReport animate_portrait(dpe::Generator generator, const fs::path& source,
+                                 const fs::path& driving, const fs::path& output,
+                                 const AnimationOptions& options) {
+    const auto t0 = std::chrono::steady_clock::now();
+    DpeAnimator animator(std::move(generator), options.stage, options.motion);
+    const int size = animator.size();
+
+    // The still source: found, cropped and encoded once.
+    media::FrameSource source_frames(source, options.threads);
+    const auto source_frame = source_frames.next();
+    check(source_frame.has_value(), source.string(), "no frames");
+    face::FaceTracker source_tracker(tracker_options());
+    const auto source_face = source_tracker.track(*source_frame, 0.0);
+    check(source_face.found, source.string(), "no face found in the source");
+    const auto source_crop = face_crop(source_face.box, size, options.crop);
+    animator.set_source(crop_input(*source_frame, source_crop));
+    const auto unchanged =
+        options.paste_back ? *source_frame
+                           : face::warp_crop(*source_frame, source_crop, face::Border::kReplicate);
+
+    media::FrameSource driving_frames(driving, options.threads);
+    const auto fps = driving_frames.frame_rate();
+    auto out = options.paste_back ? open_output(output, source_frames.width(),
+                                                source_frames.height(), fps, driving, options)
+                                  : open_output(output, size, size, fps, driving, options);
+    DrivingCropper cropper(options, size);
+    {
+        std::optional<Progress> progress;
+        if (options.show_progress)
+            progress.emplace(
+                "animate",
+                expected_frames(driving_frames.estimated_frame_count(), options.max_frames),
+                "frames");
+        while (options.max_frames <= 0 || out.report.frames < options.max_frames) {
+            const auto frame = driving_frames.next();
+            if (!frame)
+                break;
+            const auto crop = cropper.next(*frame, frame_time(out.report.frames, fps));
+            if (!crop) {
+                out.writer->write(unchanged);
+                ++out.report.frames_without_face;
+            } else {
+                const auto rendered = animator.animate(crop_input(*frame, *crop));
+                out.writer->write(options.paste_back ? paste_crop(*source_frame, rendered,
+                                                                  source_crop, options.paste)
+                                                     : media::to_uint8_hwc(rendered));
+            }
+            ++out.report.frames;
+            if (progress)
+                progress->advance();
+        }
+    }
+    finish_output(out, "in the driving video", t0);
+    return out.report;
+}
+
+AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
+                           const fs::path& driving, const fs::path& output,
+                           const AnimationOptions& options) {
+    const auto t0 = std::chrono::steady_clock::now();
+    DpeAnimator animator(std::move(generator), options.stage, options.motion);
+    const int size = animator.size();
+
+    media::FrameSource source_frames(source, options.threads);
+    media::FrameSource driving_frames(driving, options.threads);
+    const auto fps = source_frames.frame_rate();
+    auto out = options.paste_back ? open_output(output, source_frames.width(),
+                                                source_frames.height(), fps, source, options)
+                                  : open_output(output, size, size, fps, source, options);
+    face::FaceTracker source_tracker(tracker_options());
+    CropSmoother source_smoother;
+    DrivingCropper cropper(options, size);
+    // Where a source frame has no face, --no-paste writes the last crop (or a centred square).
+    std::optional<face::CropTransform> last_source_crop;
+    {
+        std::optional<Progress> progress;
+        if (options.show_progress) {
+            const auto a = source_frames.estimated_frame_count();
+            const auto b = driving_frames.estimated_frame_count();
+            progress.emplace(
+                "edit-video",
+                expected_frames(a > 0 && b > 0 ? std::min(a, b) : 0, options.max_frames), "frames");
+        }
+        while (options.max_frames <= 0 || out.report.frames < options.max_frames) {
+            const auto frame = source_frames.next();
+            const auto drive = frame ? driving_frames.next() : std::nullopt;
+            if (!frame || !drive)
+                break;  // the shorter input ends the output
+            check(
+                frame->size(0) == source_frames.height() && frame->size(1) == source_frames.width(),
+                source.string() + " (" + source_frames.current_name() + ")",
+                "frame size differs from the first frame's");
+            const double t = frame_time(out.report.frames, fps);
+            const auto tracked = source_tracker.track(*frame, t);
+            std::optional<face::CropTransform> source_crop;
+            if (tracked.found) {
+                source_crop = source_smoother(face_crop(tracked.box, size, options.crop), t);
+                last_source_crop = source_crop;
+            } else {
+                source_smoother.reset();
+            }
+            // The driving frame is tracked even when the source has no face, so its track and
+            // smoothing stay continuous.
+            const auto driving_crop = cropper.next(*drive, t);
+            if (!source_crop || !driving_crop) {
+                ++out.report.frames_without_face;
+                if (options.paste_back) {
+                    out.writer->write(*frame);
+                } else {
+                    const int side = std::min(source_frames.width(), source_frames.height());
+                    const auto fallback =
+                        last_source_crop ? *last_source_crop
+                                         : face::box_crop(0.5 * (source_frames.width() - side),
+                                                          0.5 * (source_frames.height() - side),
+                                                          side, side, size, {1.0, 0.0});
+                    out.writer->write(face::warp_crop(*frame, fallback, face::Border::kReplicate));
+                }
+            } else {
+                animator.set_source(crop_input(*frame, *source_crop));
+                const auto rendered = animator.animate(crop_input(*drive, *driving_crop));
+                out.writer->write(options.paste_back
+                                      ? paste_crop(*frame, rendered, *source_crop, options.paste)
+                                      : media::to_uint8_hwc(rendered));
+            }
+            ++out.report.frames;
+            if (progress)
+                progress->advance();
+        }
+    }
+    finish_output(out, "in the source or the driving frame", t0);
+    return out.report;
+}
+
+}  // namespace avatar::pipeline
