@@ -44,32 +44,61 @@ bool needs_face(const std::string& name) {
     return name != "psnr" && name != "ssim";
 }
 
-bool wants_face_model(const std::vector<std::string>& names) {
-    return std::count(names.begin(), names.end(), "aed") +
-               std::count(names.begin(), names.end(), "apd") >
-           0;
+// Which of the expensive per-face analyses the requested metrics need.
+struct FaceNeeds {
+    bool any = false;         // some metric needs the face at all
+    bool embedding = false;   // csim: FaceRes
+    bool descriptor = false;  // csim_dlib: face-api's dlib ResNet
+    bool model = false;       // aed, apd: the face model fit
+};
+
+FaceNeeds face_needs(const std::vector<std::string>& names) {
+    const auto has = [&](const char* name) {
+        return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    FaceNeeds needs;
+    needs.any = std::any_of(names.begin(), names.end(), needs_face);
+    needs.embedding = has("csim");
+    needs.descriptor = has("csim_dlib");
+    needs.model = has("aed") || has("apd");
+    return needs;
 }
 
-FaceAnalysis analyse_face(const torch::Tensor& image, bool want_descriptor, bool want_model) {
+face::TrackerOptions analysis_tracker_options(const FaceNeeds& needs) {
     face::TrackerOptions options;
-    options.smooth = false;
-    options.embeddings = true;
+    options.smooth = false;  // metrics judge each frame as it is
+    options.embeddings = needs.embedding;
     options.iris = false;
-    const auto faces = face::detect_faces(image, options);
+    return options;
+}
+
+// The face of one image: with `tracker`, the tracked face of a sequence (full detection only on
+// the first frame and when the track is lost); without, a full detection (largest face).
+FaceAnalysis analyse_face(const torch::Tensor& image, const FaceNeeds& needs,
+                          face::FaceTracker* tracker = nullptr, double time_s = 0.0) {
     FaceAnalysis analysis;
-    if (faces.empty())
-        return analysis;
-    // The largest face is the subject of a talking-head frame.
-    const auto& f = *std::max_element(faces.begin(), faces.end(), [](const auto& a, const auto& b) {
-        return (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]) <
-               (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]);
-    });
+    face::TrackedFace tracked;
+    if (tracker != nullptr) {
+        tracked = tracker->track(image, time_s);
+        if (!tracked.found)
+            return analysis;
+    } else {
+        const auto faces = face::detect_faces(image, analysis_tracker_options(needs));
+        if (faces.empty())
+            return analysis;
+        // The largest face is the subject of a talking-head frame.
+        tracked = *std::max_element(faces.begin(), faces.end(), [](const auto& a, const auto& b) {
+            return (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]) <
+                   (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]);
+        });
+    }
+    const auto& f = tracked;
     analysis.found = true;
     analysis.points68 = f.landmarks68;
     analysis.embedding = f.embedding;
-    if (want_descriptor)
+    if (needs.descriptor)
         analysis.descriptor = face::faceapi::default_faceapi().descriptor(image, f.landmarks68);
-    if (want_model) {
+    if (needs.model) {
         // Each image is fitted alone (its own identity), as the papers fit their 3DMM per frame.
         const auto fit = face::fit_face_mesh468(f.mesh468);
         analysis.pose_deg = fit.pose[0].narrow(0, 0, 3) * (180.0 / M_PI);
@@ -147,33 +176,40 @@ const std::vector<MetricInfo>& evaluation_metrics() {
 
 namespace {
 
-bool any_face_metric(const std::vector<std::string>& names) {
-    return std::any_of(names.begin(), names.end(), needs_face);
+// The source's analysis (identity metrics only need its embedding and descriptor), or an empty
+// one when no metric needs faces.
+FaceAnalysis analyse_source(const std::vector<std::string>& names, const torch::Tensor& source,
+                            face::FaceTracker* tracker = nullptr, double time_s = 0.0) {
+    auto needs = face_needs(names);
+    needs.model = false;
+    return needs.any ? analyse_face(source, needs, tracker, time_s) : FaceAnalysis{};
 }
 
-bool wants_descriptor(const std::vector<std::string>& names) {
-    return std::count(names.begin(), names.end(), "csim_dlib") > 0;
-}
-
-// The source's analysis, or an empty one when no metric needs faces.
-FaceAnalysis analyse_source(const std::vector<std::string>& names, const torch::Tensor& source) {
-    return any_face_metric(names) ? analyse_face(source, wants_descriptor(names), false)
-                                  : FaceAnalysis{};
-}
+// Trackers for the frames of sequences (one per input), or none: every frame fully detected.
+struct SequenceTrackers {
+    std::optional<face::FaceTracker> prediction, ground_truth, source;
+};
 
 // The metrics of one frame pair; `source_face` is the analysed source (nullptr: none given),
 // analysed by the caller so that a still source is analysed once, not per frame.
 std::vector<double> score_frame(const std::vector<std::string>& names,
                                 const torch::Tensor& prediction, const torch::Tensor& ground_truth,
-                                const FaceAnalysis* source_face) {
+                                const FaceAnalysis* source_face,
+                                SequenceTrackers* trackers = nullptr, double time_s = 0.0) {
     check(prediction.sizes() == ground_truth.sizes(), "prediction",
           "frame size differs from the ground truth's");
     const auto pred = unit_range(prediction);
     const auto gt = unit_range(ground_truth);
     FaceAnalysis pred_face, gt_face;
-    if (any_face_metric(names)) {
-        pred_face = analyse_face(prediction, wants_descriptor(names), wants_face_model(names));
-        gt_face = analyse_face(ground_truth, wants_descriptor(names), wants_face_model(names));
+    const auto needs = face_needs(names);
+    if (needs.any) {
+        const auto tracker = [&](std::optional<face::FaceTracker>& t) {
+            return trackers != nullptr && t ? &*t : nullptr;
+        };
+        pred_face = analyse_face(prediction, needs,
+                                 trackers ? tracker(trackers->prediction) : nullptr, time_s);
+        gt_face = analyse_face(ground_truth, needs,
+                               trackers ? tracker(trackers->ground_truth) : nullptr, time_s);
     }
     // Identity metrics compare with the source when there is one (cross-identity), else gt.
     const FaceAnalysis& identity = source_face != nullptr ? *source_face : gt_face;
@@ -265,6 +301,14 @@ EvaluationReport evaluate(const std::filesystem::path& prediction,
                 " (pass --resize to scale predictions to the ground truth's size)");
     }
 
+    SequenceTrackers trackers;
+    const auto needs = face_needs(names);
+    if (options.track_faces && needs.any) {
+        trackers.prediction.emplace(analysis_tracker_options(needs));
+        trackers.ground_truth.emplace(analysis_tracker_options(needs));
+        if (source_frames && !still_source)
+            trackers.source.emplace(analysis_tracker_options(needs));
+    }
     int64_t total =
         std::max(pred_frames.estimated_frame_count(), gt_frames.estimated_frame_count());
     if (options.max_frames > 0)
@@ -297,10 +341,13 @@ EvaluationReport evaluate(const std::filesystem::path& prediction,
                                               .antialias(true));
             pred = resized[0].permute({1, 2, 0}).round().clamp(0, 255).to(torch::kUInt8);
         }
+        // Smoothing is off, so the time stamp only orders the frames.
+        const double time_s = static_cast<double>(report.values.size()) / 25.0;
         if (source_frames && !still_source)
-            source_face = analyse_source(names, *src);
-        report.values.push_back(
-            score_frame(names, *pred, *gt, source_frames ? &source_face : nullptr));
+            source_face =
+                analyse_source(names, *src, trackers.source ? &*trackers.source : nullptr, time_s);
+        report.values.push_back(score_frame(
+            names, *pred, *gt, source_frames ? &source_face : nullptr, &trackers, time_s));
         report.frame_names.push_back(gt_frames.current_name());
         if (progress)
             progress->advance();

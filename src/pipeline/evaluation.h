@@ -28,6 +28,10 @@ struct EvaluationOptions {
     std::vector<std::string> metrics;  // names from evaluation_metrics(); empty = the defaults
     bool resize_prediction = false;    // resize predictions to the ground truth's size
     int64_t max_frames = 0;            // 0 = all
+    // Faces in a sequence of frames are tracked (full detection on the first frame and when the
+    // track is lost, FaceMesh from the previous frame's face otherwise), one tracker per input;
+    // false: a full detection in every frame (slower, each frame judged alone).
+    bool track_faces = true;
     bool show_progress = true;
 };
 

@@ -24,6 +24,7 @@ struct EvalOptions {
     bool resize = false;
     int64_t max_frames = 0;
     bool list = false;
+    bool detect_every_frame = false;
 };
 
 std::vector<std::string> split_list(const std::string& text) {
@@ -50,6 +51,7 @@ int run_eval(const EvalOptions& options, const GlobalOptions& global) {
     check(!options.ground_truth.empty(), "--gt", "required");
     pipeline::EvaluationOptions eval;
     eval.metrics = split_list(options.metrics);
+    eval.track_faces = !options.detect_every_frame;
     eval.resize_prediction = options.resize;
     eval.max_frames = options.max_frames;
     eval.show_progress = !global.quiet && !global.json;
@@ -130,6 +132,10 @@ void add_eval_command(CLI::App& app, const GlobalOptions& global, CommandList& c
                   "error)");
     cmd->add_option("--max-frames", options->max_frames, "Compare at most this many frames")
         ->check(CLI::NonNegativeNumber);
+    cmd->add_flag("--detect-every-frame", options->detect_every_frame,
+                  "Face metrics: run the full face detection on every frame instead of tracking "
+                  "the face through a video or folder (several times slower; each frame judged "
+                  "alone)");
     cmd->add_flag("--list", options->list, "List the metrics and exit");
     commands.push_back({cmd, [options, &global] { return run_eval(*options, global); }});
 }
