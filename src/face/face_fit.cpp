@@ -26,17 +26,6 @@ torch::Tensor project_face(const torch::Tensor& pose, const torch::Tensor& ident
 
 namespace {
 
-// Rodrigues: rotation matrices [N, 3, 3] of rotation vectors [N, 3].
-torch::Tensor exp_so3(const torch::Tensor& w) {
-    const auto theta = w.norm(2, {1}, true).clamp_min(1e-12);  // [N, 1]
-    const auto k = w / theta;
-    const auto zero = torch::zeros_like(theta.squeeze(1));
-    const auto kx = k.select(1, 0), ky = k.select(1, 1), kz = k.select(1, 2);
-    const auto K = torch::stack({zero, -kz, ky, kz, zero, -kx, -ky, kx, zero}, 1).view({-1, 3, 3});
-    const auto st = torch::sin(theta).unsqueeze(2), ct = torch::cos(theta).unsqueeze(2);
-    return torch::eye(3, w.options()).unsqueeze(0) + st * K + (1 - ct) * K.matmul(K);
-}
-
 // What one fit is given: target points of a subset of the model's vertices with per-coordinate
 // weights, and a starting pose per frame.
 struct FitProblem {
@@ -189,7 +178,7 @@ FaceFitResult solve(const FitProblem& problem, const FaceFitOptions& options,
         }
         const auto new_t = translation + d_frame.narrow(1, 0, 3);
         const auto new_s = scale + d_frame.select(1, 3);
-        const auto new_r = rotation.matmul(exp_so3(d_frame.narrow(1, 4, 3)));
+        const auto new_r = rotation.matmul(rotation_from_vector(d_frame.narrow(1, 4, 3)));
         const auto new_e = (expression + d_frame.narrow(1, 7, e)).clamp(0, 1);
         const auto new_id = fit_id ? identity + d_id : identity;
         auto [new_res, new_verts] = residual_of(new_r, new_t, new_s, new_id, new_e);

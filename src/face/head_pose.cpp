@@ -311,4 +311,28 @@ HeadPose head_pose_from_landmarks68(const torch::Tensor& points_in, const Pose68
     return pose;
 }
 
+torch::Tensor rotation_vector(const torch::Tensor& r) {
+    const auto trace = r.diagonal(0, 1, 2).sum(1);
+    const auto angle = torch::acos(((trace - 1) / 2).clamp(-1.0, 1.0));  // [N]
+    const auto vee = torch::stack({r.select(1, 2).select(1, 1) - r.select(1, 1).select(1, 2),
+                                   r.select(1, 0).select(1, 2) - r.select(1, 2).select(1, 0),
+                                   r.select(1, 1).select(1, 0) - r.select(1, 0).select(1, 1)},
+                                  1) /
+                     2;  // sin(angle) * axis
+    const auto sin = torch::sin(angle);
+    // angle / sin(angle) -> 1 as angle -> 0.
+    const auto factor = torch::where(angle < 1e-8, torch::ones_like(angle), angle / sin);
+    return vee * factor.unsqueeze(1);
+}
+
+torch::Tensor rotation_from_vector(const torch::Tensor& w) {
+    const auto theta = w.norm(2, {1}, true).clamp_min(1e-15);
+    const auto k = w / theta;
+    const auto zero = torch::zeros_like(theta.squeeze(1));
+    const auto kx = k.select(1, 0), ky = k.select(1, 1), kz = k.select(1, 2);
+    const auto K = torch::stack({zero, -kz, ky, kz, zero, -kx, -ky, kx, zero}, 1).view({-1, 3, 3});
+    const auto st = torch::sin(theta).unsqueeze(2), ct = torch::cos(theta).unsqueeze(2);
+    return torch::eye(3, w.options()).unsqueeze(0) + st * K + (1 - ct) * K.matmul(K);
+}
+
 }  // namespace avatar::face

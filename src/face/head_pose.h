@@ -74,6 +74,11 @@ torch::Tensor posed_canonical_vertices(const HeadPose& pose);
 torch::Tensor rotation_to_euler_deg(const torch::Tensor& rotation);
 torch::Tensor euler_deg_to_rotation(const torch::Tensor& yaw_pitch_roll_deg);
 
+// Rotation matrices [N, 3, 3] of rotation vectors [N, 3] (axis times angle, Rodrigues), and the
+// rotation vectors of rotation matrices (angles below 180 degrees). Made of torch ops.
+torch::Tensor rotation_from_vector(const torch::Tensor& rotation_vector);
+torch::Tensor rotation_vector(const torch::Tensor& rotation);
+
 // The canonical vertex of each of face-api's 68 points (dlib/iBUG order): VTX68 of
 // @vladmandic/human@3.3.6 src/face/facemeshcoords.ts, a hand-made semantic table (the fixture
 // shared/reference/face_models/geometry/landmarks68_to_mesh468.json, key vtx68_human_lib).

@@ -21,32 +21,6 @@ unsigned region_of_mode(const std::string& name) {
     return kRegionMouth;
 }
 
-// Rotation vectors [N, 3] of rotation matrices [N, 3, 3] (angles below pi).
-torch::Tensor log_so3(const torch::Tensor& r) {
-    const auto trace = r.diagonal(0, 1, 2).sum(1);
-    const auto angle = torch::acos(((trace - 1) / 2).clamp(-1.0, 1.0));  // [N]
-    const auto vee = torch::stack({r.select(1, 2).select(1, 1) - r.select(1, 1).select(1, 2),
-                                   r.select(1, 0).select(1, 2) - r.select(1, 2).select(1, 0),
-                                   r.select(1, 1).select(1, 0) - r.select(1, 0).select(1, 1)},
-                                  1) /
-                     2;  // sin(angle) * axis
-    const auto sin = torch::sin(angle);
-    // angle / sin(angle) -> 1 as angle -> 0.
-    const auto factor = torch::where(angle < 1e-8, torch::ones_like(angle), angle / sin);
-    return vee * factor.unsqueeze(1);
-}
-
-// Rotation matrices [N, 3, 3] of rotation vectors [N, 3] (Rodrigues).
-torch::Tensor exp_so3(const torch::Tensor& w) {
-    const auto theta = w.norm(2, {1}, true).clamp_min(1e-15);
-    const auto k = w / theta;
-    const auto zero = torch::zeros_like(theta.squeeze(1));
-    const auto kx = k.select(1, 0), ky = k.select(1, 1), kz = k.select(1, 2);
-    const auto K = torch::stack({zero, -kz, ky, kz, zero, -kx, -ky, kx, zero}, 1).view({-1, 3, 3});
-    const auto st = torch::sin(theta).unsqueeze(2), ct = torch::cos(theta).unsqueeze(2);
-    return torch::eye(3, w.options()).unsqueeze(0) + st * K + (1 - ct) * K.matmul(K);
-}
-
 torch::Tensor pitch_yaw_roll(const torch::Tensor& rotation) {
     const auto ypr = rotation_to_euler_deg(rotation) * (M_PI / 180);  // (yaw, pitch, roll)
     return torch::stack({ypr.select(1, 1), ypr.select(1, 0), ypr.select(1, 2)}, 1);
@@ -164,7 +138,7 @@ FaceCoefficients retarget_motion(const FaceCoefficients& source, const FaceCoeff
     if (options.relative) {
         expression = src_exp + s * (drv_exp - drv_exp[ref]);
         const auto delta = drv_r.matmul(drv_r[ref].transpose(0, 1));
-        rotation = exp_so3(s * log_so3(delta)).matmul(src_r);
+        rotation = rotation_from_vector(s * rotation_vector(delta)).matmul(src_r);
         const auto px = src_pose.select(1, 6) / drv_pose[ref][6];  // source px per driving px
         translation =
             src_pose.narrow(1, 3, 3) +
@@ -174,7 +148,8 @@ FaceCoefficients retarget_motion(const FaceCoefficients& source, const FaceCoeff
         gaze = src_gaze + s * (drv_gaze - g_ref);
     } else {
         expression = src_exp + s * (drv_exp - src_exp);
-        rotation = exp_so3(s * log_so3(drv_r.matmul(src_r.transpose(1, 2)))).matmul(src_r);
+        rotation = rotation_from_vector(s * rotation_vector(drv_r.matmul(src_r.transpose(1, 2))))
+                       .matmul(src_r);
         translation = src_pose.narrow(1, 3, 3);
         scale = src_pose.select(1, 6);
         gaze = src_gaze + s * (drv_gaze - src_gaze);

@@ -208,6 +208,17 @@ torch::Tensor random_expressions(int64_t n, torch::Generator& gen) {
     return out;
 }
 
+// Poses [n, 7]: pitch +-20, yaw +-30, roll +-15 degrees, the face near (325, 240) px, 6-10 px/cm.
+torch::Tensor random_poses(int64_t n, torch::Generator& gen) {
+    const double deg = M_PI / 180;
+    const auto u = [&](double lo, double hi) {
+        return lo + (hi - lo) * torch::rand({n}, gen, torch::kFloat64);
+    };
+    return torch::stack({u(-20 * deg, 20 * deg), u(-30 * deg, 30 * deg), u(-15 * deg, 15 * deg),
+                         u(250, 400), u(180, 300), u(-5, 5), u(6, 10)},
+                        1);
+}
+
 TEST(FaceFit, RoundTrip) {
     SKIP_WITHOUT_MEDIAPIPE();
     const auto& m = face_model();
@@ -216,13 +227,7 @@ TEST(FaceFit, RoundTrip) {
     const auto identity = (torch::rand({m.identity_count()}, gen, torch::kFloat64) * 1.6 - 0.8);
     const auto expression = random_expressions(n, gen);
     const double deg = M_PI / 180;
-    const auto u = [&](double lo, double hi) {
-        return lo + (hi - lo) * torch::rand({n}, gen, torch::kFloat64);
-    };
-    const auto pose =
-        torch::stack({u(-20 * deg, 20 * deg), u(-30 * deg, 30 * deg), u(-15 * deg, 15 * deg),
-                      u(250, 400), u(180, 300), u(-5, 5), u(6, 10)},
-                     1);
+    const auto pose = random_poses(n, gen);
     const auto clean = project_face(pose, identity, expression);
     const auto points = clean + 0.1 * torch::randn(clean.sizes(), gen, torch::kFloat64);
 
@@ -259,13 +264,7 @@ TEST(FaceFit, RoundTrip68) {
     const auto identity = (torch::rand({m.identity_count()}, gen, torch::kFloat64) * 1.0 - 0.5);
     const auto expression = random_expressions(n, gen);
     const double deg = M_PI / 180;
-    const auto u = [&](double lo, double hi) {
-        return lo + (hi - lo) * torch::rand({n}, gen, torch::kFloat64);
-    };
-    const auto pose =
-        torch::stack({u(-20 * deg, 20 * deg), u(-30 * deg, 30 * deg), u(-15 * deg, 15 * deg),
-                      u(250, 400), u(180, 300), u(-5, 5), u(6, 10)},
-                     1);
+    const auto pose = random_poses(n, gen);
     const auto ids = torch::tensor(std::vector<int64_t>(kMesh468Of68.begin(), kMesh468Of68.end()));
     const auto clean =
         project_face(pose, identity, expression).index_select(1, ids).narrow(2, 0, 2);
