@@ -8,6 +8,7 @@
 
 #include "apps/avatar/commands.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "face/draw.h"
 #include "face/face_fit.h"
@@ -203,6 +204,9 @@ int run_track(const TrackOptions& options, const GlobalOptions& global) {
     if (options.embeddings)
         motion.channels["embedding_faceres"] = torch::stack(rows.embedding);
     double fit_rms = std::nan("");
+    if (options.fit && with_face_count(found) == 0)
+        spdlog::warn("{}: --fit: no frame has a face, so no coefficients were written",
+                     options.input);
     if (options.fit && with_face_count(found) > 0) {
         // The face model's coefficients (docs/face-model.md): they replace the Procrustes pose,
         // so that pose, identity, expression and gaze are one consistent avatar-face-v1 row.
