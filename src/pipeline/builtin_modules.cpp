@@ -8,6 +8,7 @@
 #include "face/registration.h"
 #include "nn/eg3d/registration.h"
 #include "nn/stylegan2_registration.h"
+#include "synth/registration.h"
 #include "pipeline/animation_benchmarks.h"
 
 namespace avatar {
@@ -26,6 +27,7 @@ void register_builtin_modules() {
         face::register_faceapi();
         face::register_human();
         face::register_tracker_benchmarks();
+        synth::register_synth_benchmarks();
         face::register_face_fit_benchmarks();
         pipeline::register_animation_benchmarks();
     });
