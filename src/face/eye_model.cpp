@@ -1,9 +1,28 @@
 #include "face/eye_model.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "face/face_model.h"
 
 namespace avatar::face {
+
+namespace {
+
+int64_t eye_size_mode() {
+    const auto& names = face_model().identity_names;
+    const auto it = std::find(names.begin(), names.end(), "eye_size");
+    avatar::check(it != names.end(), "eye_model", "the face model has no eye_size mode");
+    return it - names.begin();
+}
+
+}  // namespace
+
+torch::Tensor eyeball_radii(const torch::Tensor& identity) {
+    if (!identity.defined())
+        return torch::tensor(kEyeballRadius, torch::kFloat64);
+    return kEyeballRadius * (1 + kEyeballSizePerUnit * identity.select(-1, eye_size_mode()));
+}
 
 torch::Tensor eyeball_centres(const torch::Tensor& identity) {
     const auto& model = face_model();
@@ -15,8 +34,8 @@ torch::Tensor eyeball_centres(const torch::Tensor& identity) {
         centres.push_back(vertices.index_select(-2, ids).mean(-2));  // [..., 3]
     }
     auto c = torch::stack(centres, -2);  // [..., 2, 3]
-    const auto back = torch::tensor({0.0, 0.0, -kEyeballRadius}, c.options());
-    return c + back;
+    const auto back = torch::tensor({0.0, 0.0, -kEyeballDepth}, c.options());
+    return c + eyeball_radii(identity).to(c.options()).unsqueeze(-1).unsqueeze(-1) * back;
 }
 
 torch::Tensor gaze_directions(const torch::Tensor& gaze) {
@@ -35,7 +54,9 @@ torch::Tensor iris_centres(const torch::Tensor& identity, const torch::Tensor& g
     const auto dirs = gaze_directions(gaze);
     const auto centres = eyeball_centres(identity.defined() ? identity.to(gaze.dtype()) : identity)
                              .to(dirs.options());
-    return centres + kEyeballRadius * dirs;
+    const auto radii =
+        eyeball_radii(identity.defined() ? identity.to(gaze.dtype()) : identity).to(dirs.options());
+    return centres + radii.unsqueeze(-1).unsqueeze(-1) * dirs;
 }
 
 }  // namespace avatar::face

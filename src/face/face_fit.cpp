@@ -293,6 +293,7 @@ torch::Tensor fit_gaze(const torch::Tensor& iris_in, const torch::Tensor& pose_i
     const auto scale = pose.select(1, 6).view({n, 1, 1});
     const auto translation = pose.narrow(1, 3, 2).unsqueeze(1);                       // [N, 1, 2]
     const auto centres = eyeball_centres(identity.to(torch::kFloat64)).unsqueeze(0);  // [1, 2, 3]
+    const double radius = eyeball_radii(identity.to(torch::kFloat64)).item<double>();
     const auto flip = torch::tensor({1.0, -1.0}, torch::kFloat64);
     // The 2D image of a model-frame vector u: F(sRu) restricted to x, y = s * (Ru)_xy * (1, -1).
     const auto image_of = [&](const torch::Tensor& u) {  // [N, 2, 3] -> [N, 2, 2]
@@ -308,9 +309,9 @@ torch::Tensor fit_gaze(const torch::Tensor& iris_in, const torch::Tensor& pose_i
         const auto g = torch::stack({sy * cp, -sp, cy * cp}, 2);        // [N, 2, 3]
         const auto dg_dp = torch::stack({-sy * sp, -cp, -cy * sp}, 2);  // [N, 2, 3]
         const auto dg_dy = torch::stack({cy * cp, torch::zeros_like(cp), -sy * cp}, 2);
-        const auto r = (image_of(centres + kEyeballRadius * g) + translation - target) / scale;
-        const auto jp = image_of(kEyeballRadius * dg_dp) / scale;  // [N, 2, 2]: d r / d pitch
-        const auto jy = image_of(kEyeballRadius * dg_dy) / scale;
+        const auto r = (image_of(centres + radius * g) + translation - target) / scale;
+        const auto jp = image_of(radius * dg_dp) / scale;  // [N, 2, 2]: d r / d pitch
+        const auto jy = image_of(radius * dg_dy) / scale;
         // Gauss-Newton on |r|^2 + prior * |angles|^2, per eye.
         const auto j = torch::stack({jp, jy}, 3);  // [N,2,2,2]
         const auto a = j.transpose(2, 3).matmul(j) + prior * torch::eye(2, torch::kFloat64);

@@ -3,6 +3,7 @@
 // under random head poses and identities.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -32,11 +33,20 @@ TEST(EyeModel, GazeZeroLooksAheadFromTheEyeOpening) {
     const auto& m = face_model();
     const auto c = iris_centres(torch::zeros({m.identity_count()}, torch::kFloat64),
                                 torch::zeros({4}, torch::kFloat64));
+    // Gaze 0: the iris centre is (1 - depth) radii straight in front of the opening's centroid.
+    const auto ahead =
+        torch::tensor({0.0, 0.0, (1 - kEyeballDepth) * kEyeballRadius}, torch::kFloat64);
     for (int eye = 0; eye < 2; ++eye) {
         const auto ids = torch::tensor(m.eye_contours[static_cast<size_t>(eye)]);
         const auto opening = m.mean.index_select(0, ids).mean(0);
-        EXPECT_LT((c[eye] - opening).abs().max().item<double>(), 1e-12) << eye;
+        EXPECT_LT((c[eye] - opening - ahead).abs().max().item<double>(), 1e-12) << eye;
     }
+    // Bigger eyes (identity eye_size) have bigger eyeballs.
+    auto big = torch::zeros({m.identity_count()}, torch::kFloat64);
+    big[std::find(m.identity_names.begin(), m.identity_names.end(), "eye_size") -
+        m.identity_names.begin()] = 1.0;
+    EXPECT_NEAR(eyeball_radii(big).item<double>(), kEyeballRadius * (1 + kEyeballSizePerUnit),
+                1e-12);
     EXPECT_GT(c[0][0].item<double>(), 0);  // the subject's left eye is at x > 0
     EXPECT_NEAR(c[0][0].item<double>(), -c[1][0].item<double>(), 1e-3);
     // yaw > 0 moves the iris toward +x, pitch > 0 moves it down (-y), as the head's angles.
