@@ -45,6 +45,8 @@ torch::Tensor relative_motion(const torch::Tensor& source_motion,
 DpeAnimator::DpeAnimator(dpe::Generator generator, dpe::Stage stage, MotionMode mode)
     : generator_(std::move(generator)), stage_(stage), mode_(mode) {
     check(static_cast<bool>(generator_), "DpeAnimator", "no generator");
+    // Crops come from the CPU front end; they follow the weights to wherever those live.
+    device_ = generator_->parameters().front().device();
 }
 
 int DpeAnimator::size() const {
@@ -53,14 +55,14 @@ int DpeAnimator::size() const {
 
 void DpeAnimator::set_source(const torch::Tensor& crop) {
     torch::NoGradGuard no_grad;
-    source_ = generator_->encode(crop);
+    source_ = generator_->encode(crop.to(device_));
     // The source's own motion from the code just computed: motion() would run the encoder again.
     source_motion_ = generator_->directions(generator_->alpha(source_.wa));
 }
 
 torch::Tensor DpeAnimator::driving_motion(const torch::Tensor& crop) {
     torch::NoGradGuard no_grad;
-    return generator_->motion(crop);
+    return generator_->motion(crop.to(device_));
 }
 
 torch::Tensor DpeAnimator::motion_for(const torch::Tensor& driving) {

@@ -44,7 +44,8 @@ torch::Tensor relative_motion(const torch::Tensor& source_motion,
                               const torch::Tensor& driving_reference);
 
 // The engine-facing core: one DPE generator, the current source and the motion rule. Images
-// are float32 NCHW RGB in [-1, 1] at the weights' size (size() x size()).
+// are float32 NCHW RGB in [-1, 1] at the weights' size (size() x size()); crops are moved to the
+// generator's device, and results stay there.
 class DpeAnimator {
 public:
     DpeAnimator(engines::dpe::Generator generator, engines::dpe::Stage stage, MotionMode mode);
@@ -78,6 +79,7 @@ private:
     MotionMode mode_;
     engines::dpe::SourceCode source_;
     torch::Tensor source_motion_, reference_;
+    torch::Device device_{torch::kCPU};
 };
 
 // --- crops -------------------------------------------------------------------------------------
