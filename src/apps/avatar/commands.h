@@ -37,6 +37,7 @@ void add_track_command(CLI::App& app, const GlobalOptions& global, CommandList& 
 void add_retarget_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_face_model_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_eval_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_animate_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_edit_video_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 

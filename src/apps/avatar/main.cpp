@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
     cli::add_bench_command(app, global, commands);
     cli::add_render_eg3d_command(app, global, commands);
     cli::add_eval_command(app, global, commands);
+    cli::add_synth_command(app, global, commands);
     cli::add_track_command(app, global, commands);
     cli::add_retarget_command(app, global, commands);
     cli::add_face_model_command(app, global, commands);

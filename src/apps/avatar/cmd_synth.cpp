@@ -1,0 +1,84 @@
+// avatar synth -o DIR --identities N --frames F --size S --seed K: the synthetic talking-head
+// data set (synth/dataset.h, docs/synthetic-world.md).
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "apps/avatar/commands.h"
+#include "core/progress.h"
+#include "synth/dataset.h"
+
+namespace avatar::cli {
+namespace {
+
+struct SynthOptions {
+    std::string output;
+    synth::DatasetOptions dataset;
+};
+
+int run_synth(const SynthOptions& options, const GlobalOptions& global) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto& d = options.dataset;
+    {
+        std::optional<Progress> progress;
+        if (!global.quiet && !global.json)
+            progress.emplace("synth", static_cast<int64_t>(d.identities) * d.frames, "frames");
+        synth::write_dataset(options.output, d, [&progress] {
+            if (progress)
+                progress->advance();
+        });
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double frames = static_cast<double>(d.identities) * static_cast<double>(d.frames);
+    if (global.json) {
+        print_json({{"output", options.output},
+                    {"identities", d.identities},
+                    {"frames_per_identity", d.frames},
+                    {"size", d.size},
+                    {"seed", std::to_string(d.seed)},
+                    {"seconds", seconds},
+                    {"fps", frames / seconds}});
+    } else {
+        std::printf("%s: %d identities x %lld frames at %dx%d in %.1f s (%.1f frames/s)\n",
+                    options.output.c_str(), d.identities, static_cast<long long>(d.frames), d.size,
+                    d.size, seconds, frames / seconds);
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& commands) {
+    auto options = std::make_shared<SynthOptions>();
+    auto* cmd = app.add_subcommand(
+        "synth",
+        "Render the synthetic talking-head data set: per identity a video, its avatar-face-v1 "
+        "coefficients, 468 and 68 landmarks, boxes, masks and face-part labels "
+        "(docs/synthetic-world.md). The same seed gives the same files.");
+    auto& d = options->dataset;
+    cmd->add_option("-o,--output", options->output,
+                    "Output folder (must not exist or be empty; written as OUTPUT.partial and "
+                    "renamed when complete)")
+        ->required();
+    cmd->add_option("--identities", d.identities, "Number of identities")->capture_default_str();
+    cmd->add_option("--frames", d.frames, "Frames per identity")->capture_default_str();
+    cmd->add_option("--size", d.size, "Frame width and height in pixels (even)")
+        ->capture_default_str();
+    cmd->add_option("--seed", d.seed, "Seed of everything (appearance and motion)")
+        ->capture_default_str();
+    cmd->add_option("--fps", d.fps, "Frame rate of the motion and the videos")
+        ->capture_default_str();
+    cmd->add_option("--camera-distance", d.camera_distance_cm,
+                    "0 = the layout's weak perspective; else a pinhole camera this many cm from "
+                    "the head, focal = scale x distance")
+        ->capture_default_str();
+    cmd->add_option("--supersample", d.supersample, "Anti-aliasing: S x S samples per pixel")
+        ->capture_default_str();
+    cmd->add_option("--crf", d.crf, "x264 quality (0 lossless .. 51)")->capture_default_str();
+    commands.push_back({cmd, [options, &global] { return run_synth(*options, global); }});
+}
+
+}  // namespace avatar::cli

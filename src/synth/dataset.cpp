@@ -1,0 +1,215 @@
+#include "synth/dataset.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "face/face_model.h"
+#include "face/head_pose.h"
+#include "media/motion_file.h"
+#include "media/video_writer.h"
+#include "synth/head.h"
+#include "synth/motion_generator.h"
+#include "synth/random.h"
+
+namespace avatar::synth {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr int kDatasetVersion = 1;
+
+void check_options(const DatasetOptions& o) {
+    avatar::check(o.identities >= 1 && o.identities <= 100000, "--identities",
+                  "must be 1..100000, got " + std::to_string(o.identities));
+    avatar::check(o.frames >= 1 && o.frames <= 10000000, "--frames",
+                  "must be >= 1, got " + std::to_string(o.frames));
+    avatar::check(o.size >= 16 && o.size <= 4096 && o.size % 2 == 0, "--size",
+                  "must be an even number in 16..4096, got " + std::to_string(o.size));
+    avatar::check(o.fps > 0.0 && o.fps <= 1000.0, "--fps", "must be in (0, 1000]");
+    avatar::check(o.camera_distance_cm >= 0.0f && std::isfinite(o.camera_distance_cm),
+                  "--camera-distance", "must be >= 0 (0 = weak perspective)");
+    avatar::check(o.supersample >= 1 && o.supersample <= 8, "--supersample", "must be 1..8");
+    avatar::check(o.crf >= 0 && o.crf <= 51, "--crf", "must be 0..51");
+}
+
+const char* hair_style_name(HairStyle s) {
+    switch (s) {
+        case HairStyle::buzz:
+            return "buzz";
+        case HairStyle::short_cut:
+            return "short";
+        case HairStyle::medium:
+            return "medium";
+        case HairStyle::long_cut:
+            return "long";
+        case HairStyle::bald:
+            return "bald";
+    }
+    return "?";
+}
+
+std::string rgb_text(const float* c) {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.4f %.4f %.4f", c[0], c[1], c[2]);
+    return buf;
+}
+
+// One identity: render every frame into the video and collect the per-frame channels.
+void write_identity(const fs::path& folder, int index, uint64_t appearance_seed,
+                    uint64_t motion_seed, const DatasetOptions& o,
+                    const std::function<void()>& on_frame) {
+    fs::create_directories(folder);
+    const auto appearance = random_appearance(appearance_seed);
+    HeadRenderOptions render_options;
+    render_options.width = render_options.height = o.size;
+    render_options.supersample = o.supersample;
+    render_options.camera_distance_cm = o.camera_distance_cm;
+    HeadRenderer head(appearance, render_options);
+    MotionOptions motion_options;
+    motion_options.fps = o.fps;
+    motion_options.width = motion_options.height = o.size;
+    const auto rows = generate_motion(motion_seed, o.frames, motion_options);
+    const int64_t D = face::face_layout_size();
+    const int64_t N = o.frames, S = o.size;
+
+    const auto fps = media::FrameRate::from_double(o.fps, "--fps");
+    media::VideoWriterOptions video_options;
+    video_options.frame_rate = fps;
+    video_options.crf = o.crf;
+    video_options.threads = 1;  // x264 output then depends on nothing but the frames
+    media::VideoWriter video(folder / "video.mp4", o.size, o.size, video_options);
+
+    auto mesh = torch::empty({N, 468, 3}, torch::kFloat32);
+    auto masks = torch::empty({N, S, S}, torch::kUInt8);
+    auto labels = torch::empty({N, S, S}, torch::kUInt8);
+    auto frame = torch::empty({S, S, 3}, torch::kUInt8);
+    RenderOutput out;
+    for (int64_t f = 0; f < N; ++f) {
+        const float* row = &rows[static_cast<size_t>(f * D)];
+        head.render(row, out);
+        uint8_t* px = frame.data_ptr<uint8_t>();
+        for (size_t i = 0; i < out.rgb.size(); ++i)
+            px[i] = static_cast<uint8_t>(std::lround(std::clamp(out.rgb[i], 0.0f, 1.0f) * 255.0f));
+        video.write(frame);
+        uint8_t* m = masks[f].data_ptr<uint8_t>();
+        for (size_t i = 0; i < out.mask.size(); ++i)
+            m[i] = static_cast<uint8_t>(std::lround(out.mask[i] * 255.0f));
+        std::copy(out.label.begin(), out.label.end(), labels[f].data_ptr<uint8_t>());
+        // 468 points: screen x, y and a FaceMesh-like z (pixels, growing away from the viewer,
+        // relative to the model origin's depth).
+        const auto& screen = head.face_screen();
+        float* p = mesh[f].data_ptr<float>();
+        const float scale = row[6];
+        for (int v = 0; v < 468; ++v) {
+            p[3 * v] = screen[3 * v];
+            p[3 * v + 1] = screen[3 * v + 1];
+            p[3 * v + 2] = o.camera_distance_cm > 0.0f
+                               ? (screen[3 * v + 2] - o.camera_distance_cm) * scale
+                               : screen[3 * v + 2] - row[5];
+        }
+        if (on_frame)
+            on_frame();
+    }
+    video.finish();
+
+    const auto coefficients =
+        torch::from_blob(const_cast<float*>(rows.data()), {N, D}, torch::kFloat32).clone();
+    const auto parts = face::unpack_face_coefficients(coefficients);
+    std::vector<int64_t> ids68(face::kMesh468Of68.begin(), face::kMesh468Of68.end());
+    const auto landmarks68 =
+        mesh.index_select(1, torch::tensor(ids68)).narrow(2, 0, 2).contiguous();
+    const auto xy = mesh.narrow(2, 0, 2);
+    const auto lo = std::get<0>(xy.min(1)), hi = std::get<0>(xy.max(1));
+    media::Motion motion;
+    motion.fps = fps;
+    motion.frame_count = N;
+    motion.image_width = motion.image_height = S;
+    motion.layout = face::kFaceLayoutName;
+    namespace ch = media::channel;
+    motion.channels[ch::kPose] = parts.pose.contiguous();
+    motion.channels[ch::kIdentity] = parts.identity.contiguous();
+    motion.channels[ch::kExpression] = parts.expression.contiguous();
+    motion.channels[ch::kGaze] = parts.gaze.contiguous();
+    motion.channels[ch::kCoefficients] = coefficients;
+    motion.channels[ch::kLandmarks468] = mesh;
+    motion.channels[ch::kLandmarks68] = landmarks68;
+    motion.channels[ch::kBox] = torch::cat({lo, hi}, 1).contiguous();
+    motion.channels[ch::kFaceFound] = torch::ones({N}, torch::kBool);
+    motion.channels["mask"] = masks;
+    motion.channels["labels"] = labels;
+    motion.attributes = {
+        {"source", "avatar synth (docs/synthetic-world.md)"},
+        {"synth_version", std::to_string(kDatasetVersion)},
+        {"identity_index", std::to_string(index)},
+        {"appearance_seed", std::to_string(appearance_seed)},
+        {"motion_seed", std::to_string(motion_seed)},
+        {"camera", o.camera_distance_cm > 0.0f
+                       ? "pinhole at " + std::to_string(o.camera_distance_cm) +
+                             " cm, focal = scale x distance"
+                       : std::string("weak perspective (the layout's projection)")},
+        {"hair_style", hair_style_name(appearance.hair_style)},
+        {"skin_rgb", rgb_text(appearance.skin)},
+        {"hair_rgb", rgb_text(appearance.hair)},
+        {"iris_rgb", rgb_text(appearance.iris)},
+    };
+    media::write_motion(folder / "motion.safetensors", motion);
+}
+
+}  // namespace
+
+void write_dataset(const fs::path& dir, const DatasetOptions& o,
+                   const std::function<void()>& on_frame) {
+    check_options(o);
+    std::error_code ec;
+    if (fs::exists(dir, ec)) {
+        avatar::check(fs::is_directory(dir, ec) && fs::is_empty(dir, ec), dir.string(),
+                      "exists and is not an empty folder");
+    }
+    const fs::path partial = dir.string() + ".partial";
+    fs::remove_all(partial, ec);
+    try {
+        fs::create_directories(partial);
+        Random seeds(o.seed);
+        nlohmann::json ids = nlohmann::json::array();
+        for (int i = 0; i < o.identities; ++i) {
+            const uint64_t appearance_seed = seeds.next_u64();
+            const uint64_t motion_seed = seeds.next_u64();
+            char name[32];
+            std::snprintf(name, sizeof(name), "identity_%04d", i);
+            write_identity(partial / name, i, appearance_seed, motion_seed, o, on_frame);
+            ids.push_back({{"folder", name},
+                           {"video", std::string(name) + "/video.mp4"},
+                           {"motion", std::string(name) + "/motion.safetensors"}});
+        }
+        const nlohmann::json manifest = {{"format", "avatar-synth"},
+                                         {"version", kDatasetVersion},
+                                         {"seed", std::to_string(o.seed)},
+                                         {"identities", o.identities},
+                                         {"frames", o.frames},
+                                         {"size", o.size},
+                                         {"fps", o.fps},
+                                         {"camera_distance_cm", o.camera_distance_cm},
+                                         {"supersample", o.supersample},
+                                         {"crf", o.crf},
+                                         {"layout", face::kFaceLayoutName},
+                                         {"labels", label_names()},
+                                         {"items", ids}};
+        const std::string text = manifest.dump(2) + "\n";
+        write_file_atomic(partial / "synth.json", text.data(), text.size());
+        if (fs::exists(dir, ec))
+            fs::remove(dir);  // empty, checked above
+        fs::rename(partial, dir);
+    } catch (...) {
+        fs::remove_all(partial, ec);
+        throw;
+    }
+}
+
+}  // namespace avatar::synth

@@ -1,0 +1,44 @@
+#pragma once
+// The synthetic data set writer behind `avatar synth` (issue #8; layout documented and versioned in
+// docs/synthetic-world.md): per identity a video, the per-frame avatar-face-v1 coefficients,
+// 468 and 68 landmarks, boxes, masks and face-part labels, all from one seed.
+//
+// Layout (version 1):
+//   DIR/synth.json                       manifest: format "avatar-synth", version, options, files,
+//                                        label names
+//   DIR/identity_NNNN/video.mp4          H.264, size x size, `fps`
+//   DIR/identity_NNNN/motion.safetensors avatar-motion v1 (docs/motion-format.md), layout
+//                                        avatar-face-v1: channels pose, identity, expression,
+//                                        gaze, coefficients, landmarks468, landmarks68, box,
+//                                        face_found, plus extra channels mask (uint8 [N, S, S],
+//                                        coverage x 255) and labels (uint8 [N, S, S])
+// Identity i's appearance and motion come from two 64-bit seeds drawn in order from
+// splitmix64(seed), so identity i is the same whatever --identities is. The video is encoded
+// with one x264 thread so that the same seed gives the same bytes.
+//
+// Nothing half-written: everything goes into DIR.partial (removed first if a previous run left
+// it) and is renamed to DIR at the end; on failure DIR.partial is removed. DIR must not exist or
+// be an empty folder.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+
+namespace avatar::synth {
+
+struct DatasetOptions {
+    int identities = 4;
+    int64_t frames = 100;  // per identity
+    int size = 256;        // frame width = height, pixels
+    uint64_t seed = 1;
+    double fps = 25.0;
+    float camera_distance_cm = 0.0f;  // 0 = the layout's weak perspective; else a pinhole
+    int supersample = 2;
+    int crf = 18;
+};
+
+// Throws avatar::Error naming the bad option or path. `on_frame` (optional) is called after
+// every rendered frame.
+void write_dataset(const std::filesystem::path& dir, const DatasetOptions& options,
+                   const std::function<void()>& on_frame = {});
+
+}  // namespace avatar::synth

@@ -1,0 +1,101 @@
+// The data set writer and `avatar synth`: the layout of docs/synthetic-world.md, landmarks that
+// agree with the coefficients, bit-identical files for the same seed, one-line errors and
+// nothing left behind on failure.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "cli_runner.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "face/face_fixtures.h"
+#include "face/face_model.h"
+#include "media/motion_file.h"
+#include "media/video_reader.h"
+#include "scratch_dir.h"
+#include "synth/dataset.h"
+
+namespace avatar::synth {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(Dataset, LayoutAndLandmarks) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto root = testing::fresh_dir("synth", "layout");
+    DatasetOptions o;
+    o.identities = 2;
+    o.frames = 6;
+    o.size = 128;
+    o.seed = 5;
+    int frames = 0;
+    write_dataset(root / "set", o, [&] { ++frames; });
+    EXPECT_EQ(frames, 12);
+    EXPECT_FALSE(fs::exists(root / "set.partial"));
+    const auto manifest = nlohmann::json::parse(read_text_file(root / "set" / "synth.json"));
+    EXPECT_EQ(manifest["format"], "avatar-synth");
+    EXPECT_EQ(manifest["version"], 1);
+    ASSERT_EQ(manifest["items"].size(), 2u);
+    for (int i = 0; i < 2; ++i) {
+        const auto folder = root / "set" / manifest["items"][i]["folder"].get<std::string>();
+        const auto motion = media::read_motion(folder / "motion.safetensors");
+        EXPECT_EQ(motion.layout, face::kFaceLayoutName);
+        EXPECT_EQ(motion.frame_count, 6);
+        EXPECT_EQ(motion.image_width, 128);
+        const auto rows = motion.channels.at("coefficients");
+        ASSERT_EQ(rows.size(1), face::face_layout_size());
+        // The stored 468 points are the layout's projection of the face model (weak perspective).
+        const auto parts = face::unpack_face_coefficients(rows.to(torch::kFloat64));
+        const auto v = face::face_model().vertices(parts.identity, parts.expression);
+        const auto R = face::euler_rad_to_rotation(parts.pose.narrow(1, 0, 3));
+        auto p = torch::matmul(v, R.transpose(1, 2)) * parts.pose.select(1, 6).view({-1, 1, 1});
+        p = p * torch::tensor({1.0, -1.0, -1.0}, torch::kFloat64) +
+            parts.pose.narrow(1, 3, 3).unsqueeze(1);
+        const auto mesh = motion.channels.at("landmarks468").to(torch::kFloat64);
+        EXPECT_LT((mesh.narrow(2, 0, 2) - p.narrow(2, 0, 2)).abs().max().item<double>(), 1e-3);
+        EXPECT_EQ(motion.channels.at("landmarks68").sizes(), (std::vector<int64_t>{6, 68, 2}));
+        EXPECT_EQ(motion.channels.at("mask").sizes(), (std::vector<int64_t>{6, 128, 128}));
+        EXPECT_GT(motion.channels.at("mask").to(torch::kFloat32).mean().item<double>(), 20.0);
+        EXPECT_GT(motion.channels.at("labels").max().item<int64_t>(), 5);
+        media::VideoReader video(folder / "video.mp4");
+        int n = 0;
+        while (video.next_frame())
+            ++n;
+        EXPECT_EQ(n, 6);
+    }
+    // Identity 0 is the same whatever the number of identities.
+    o.identities = 1;
+    write_dataset(root / "one", o);
+    EXPECT_EQ(read_file(root / "one" / "identity_0000" / "motion.safetensors"),
+              read_file(root / "set" / "identity_0000" / "motion.safetensors"));
+}
+
+TEST(Dataset, SameSeedGivesIdenticalFilesThroughTheCli) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto root = testing::fresh_dir("synth", "cli");
+    for (const char* name : {"a", "b", "c"}) {
+        const std::string seed = std::string(name) == "c" ? "8" : "7";
+        const auto r = testing::run_cli("synth -q -t 2 -o " + (root / name).string() +
+                                        " --identities 2 --frames 5 --size 96 --seed " + seed);
+        ASSERT_EQ(r.exit_status, 0) << r.output;
+    }
+    for (const char* file :
+         {"synth.json", "identity_0000/video.mp4", "identity_0000/motion.safetensors",
+          "identity_0001/video.mp4", "identity_0001/motion.safetensors"}) {
+        EXPECT_EQ(read_file(root / "a" / file), read_file(root / "b" / file)) << file;
+    }
+    EXPECT_NE(read_file(root / "a" / "identity_0000/motion.safetensors"),
+              read_file(root / "c" / "identity_0000/motion.safetensors"));
+    // A non-empty output folder is refused with one line, and nothing is written.
+    const auto r = testing::run_cli("synth -q -o " + (root / "a").string() + " --frames 2");
+    EXPECT_NE(r.exit_status, 0);
+    EXPECT_NE(r.output.find("not an empty folder"), std::string::npos) << r.output;
+    const auto bad = testing::run_cli("synth -q -o " + (root / "d").string() + " --size 33");
+    EXPECT_NE(bad.exit_status, 0);
+    EXPECT_NE(bad.output.find("--size"), std::string::npos) << bad.output;
+    EXPECT_FALSE(fs::exists(root / "d"));
+    EXPECT_FALSE(fs::exists(root / "d.partial"));
+}
+
+}  // namespace
+}  // namespace avatar::synth
