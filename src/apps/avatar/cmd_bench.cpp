@@ -2,9 +2,13 @@
 #include <cstdio>
 #include <sstream>
 
+#include <fstream>
+#include <thread>
+
 #include "apps/avatar/commands.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/log.h"
 #include "metrics/benchmark.h"
 
 namespace avatar::cli {
@@ -39,6 +43,23 @@ std::vector<int> parse_threads(const std::string& text) {
     return threads;
 }
 
+// Timings of a busy machine say little, and LibTorch's OpenMP threads, which spin while they
+// wait, suffer most from other load (a 2-thread run can be many times slower than a 1-thread
+// one). Say so before the numbers, from the 1-minute load average (Linux).
+void warn_if_busy() {
+    std::ifstream in("/proc/loadavg");
+    double load = 0;
+    if (!(in >> load))
+        return;
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    if (load > 0.5 * cores)
+        spdlog::warn(
+            "the load average is {:.1f} on {} cores: other processes compete for the CPU, so "
+            "these timings (multi-threaded ones most) are not representative; with other load, "
+            "OMP_WAIT_POLICY=passive stops idle OpenMP threads from spinning",
+            load, cores);
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, const GlobalOptions& global, CommandList& commands) {
@@ -70,6 +91,7 @@ void add_bench_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                  }
                  return 0;
              }
+             warn_if_busy();
              metrics::BenchmarkOptions run;
              run.threads = parse_threads(options->threads);
              run.warmup = options->warmup;
