@@ -20,6 +20,11 @@ const std::vector<int> kLipsUpperInner = {191, 80, 81, 82, 13, 312, 311, 310, 41
 const std::vector<int> kLipsLowerInner = {95, 88, 178, 87, 14, 317, 402, 318, 324};
 const std::vector<int> kLipsUpperSemiOuter = {184, 74, 73, 72, 11, 302, 303, 304, 408};
 const std::vector<int> kLipsLowerSemiOuter = {76, 77, 90, 180, 85, 16, 315, 404, 320, 307, 306};
+// The rows between the inner and the semi-outer lip lines (not in MESH_ANNOTATIONS; found from
+// the canonical face: each vertex lies between its neighbours of those two rows). Without them a
+// mode that pins one lip leaves these vertices half free (e.g. jaw_open dragged the upper lip).
+const std::vector<int> kLipsUpperSemiInner = {183, 42, 41, 38, 12, 268, 271, 272, 407};
+const std::vector<int> kLipsLowerSemiInner = {96, 89, 179, 86, 15, 316, 403, 319, 325};
 const std::vector<int> kLeftMouthCorner = {291, 308, 409, 375, 306, 292};
 const std::vector<int> kLeftEyeUpper0 = {466, 388, 387, 386, 385, 384, 398};
 const std::vector<int> kLeftEyeLower0 = {263, 249, 390, 373, 374, 380, 381, 382, 362};
@@ -209,8 +214,10 @@ std::vector<Mode> identity_modes(const std::vector<int64_t>& mirror) {
 }
 
 std::vector<Mode> expression_modes(const std::vector<int64_t>& mirror) {
-    const auto upper_lip = concat({kLipsUpperOuter, kLipsUpperInner, kLipsUpperSemiOuter});
-    const auto lower_lip = concat({kLipsLowerOuter, kLipsLowerInner, kLipsLowerSemiOuter});
+    const auto upper_lip =
+        concat({kLipsUpperOuter, kLipsUpperInner, kLipsUpperSemiOuter, kLipsUpperSemiInner});
+    const auto lower_lip =
+        concat({kLipsLowerOuter, kLipsLowerInner, kLipsLowerSemiOuter, kLipsLowerSemiInner});
     const auto lips = concat({upper_lip, lower_lip, kLeftMouthCorner});
     std::vector<int> lips_both = lips;
     for (int v : kLeftMouthCorner)

@@ -120,6 +120,18 @@ TEST(FaceModel, ModesAreLocal) {
     EXPECT_GT(energy_share(m.expression_basis[index_of(ex, "brow_inner_up")], y > 2.5), 0.9);
 }
 
+// jaw_open opens the mouth: the lower lip and chin drop by centimetres while every upper lip
+// vertex (outer, semi-outer, semi-inner and inner rows) stays where it is.
+TEST(FaceModel, JawOpenLeavesTheUpperLip) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto& m = face_model();
+    const auto d = m.expression_basis[index_of(m.expression_names, "jaw_open")].norm(2, 1);
+    for (int v : {0, 37, 267, 11, 72, 302, 12, 38, 268, 13, 82, 312})
+        EXPECT_LT(d[v].item<double>(), 0.05) << "upper lip vertex " << v;
+    for (int v : {14, 15, 17, 152})
+        EXPECT_GT(d[v].item<double>(), 1.5) << "lower lip / chin vertex " << v;
+}
+
 TEST(FaceModel, LeftAndRightModesMirrorEachOther) {
     SKIP_WITHOUT_MEDIAPIPE();
     const auto& m = face_model();
