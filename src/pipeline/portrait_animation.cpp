@@ -5,6 +5,8 @@
 #include <cmath>
 #include <optional>
 
+#include <opencv2/imgproc.hpp>
+
 #include "core/error.h"
 #include "core/log.h"
 #include "core/progress.h"
@@ -112,10 +114,52 @@ torch::Tensor crop_input(const torch::Tensor& frame, const face::CropTransform& 
 }
 
 torch::Tensor paste_crop(const torch::Tensor& frame, const torch::Tensor& rendered,
-                         const face::CropTransform& transform, const PasteOptions& options) {
+                         const face::CropTransform& transform, const PasteOptions& options,
+                         const torch::Tensor& region) {
     const auto crop = media::to_uint8_hwc(rendered.detach().cpu());
     const double feather = options.feather * static_cast<double>(crop.size(0));
-    return face::paste_back(frame, crop, transform, feather, options.colour_match);
+    return face::paste_back(frame, crop, transform, feather, options.colour_match, region);
+}
+
+torch::Tensor face_region_mask(const torch::Tensor& mesh468, const face::CropTransform& transform,
+                               double grow, double blur) {
+    check(mesh468.defined() && mesh468.dim() == 2 && mesh468.size(1) >= 2, "face_region_mask",
+          "expected points [N, 2 or 3]");
+    const int size = transform.size;
+    const auto points = transform.image_to_crop.apply(
+        mesh468.slice(1, 0, 2).to(torch::kFloat64).cpu().contiguous());
+    std::vector<cv::Point2f> pts;
+    pts.reserve(static_cast<size_t>(points.size(0)));
+    const auto p = points.accessor<double, 2>();
+    for (int64_t i = 0; i < points.size(0); ++i)
+        pts.emplace_back(static_cast<float>(p[i][0]), static_cast<float>(p[i][1]));
+    std::vector<cv::Point2f> hull_f;
+    cv::convexHull(pts, hull_f);
+    std::vector<cv::Point> hull;
+    for (const auto& q : hull_f)
+        hull.emplace_back(cvRound(q.x), cvRound(q.y));
+    cv::Mat mask = cv::Mat::zeros(size, size, CV_32F);
+    cv::fillConvexPoly(mask, hull, cv::Scalar(1.0), cv::LINE_AA);
+    const int radius = static_cast<int>(std::lround(grow * size));
+    if (radius > 0) {
+        cv::dilate(
+            mask, mask,
+            cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * radius + 1, 2 * radius + 1)));
+    }
+    const double sigma = blur * size;
+    if (sigma > 0)
+        cv::GaussianBlur(mask, mask, cv::Size(0, 0), sigma, sigma, cv::BORDER_CONSTANT);
+    return torch::from_blob(mask.data, {size, size}, torch::kFloat32).clone().clamp(0, 1);
+}
+
+PasteRegion parse_paste_region(const std::string& name) {
+    if (name == "auto")
+        return PasteRegion::kAuto;
+    if (name == "face")
+        return PasteRegion::kFace;
+    if (name == "crop")
+        return PasteRegion::kCrop;
+    throw Error("--paste-region", "'" + name + "' is not one of auto, face, crop");
 }
 
 // --- jobs --------------------------------------------------------------------------------------
@@ -137,6 +181,17 @@ face::TrackerOptions tracker_options() {
     options.landmarks68 = false;
     options.iris = false;
     return options;
+}
+
+bool paste_face_only(const AnimationOptions& options) {
+    return options.paste_region == PasteRegion::kFace ||
+           (options.paste_region == PasteRegion::kAuto && options.stage == dpe::Stage::kExpression);
+}
+
+// The paste region of a source face (undefined = the whole crop).
+torch::Tensor paste_region(const AnimationOptions& options, const face::TrackedFace& face,
+                           const face::CropTransform& crop) {
+    return paste_face_only(options) ? face_region_mask(face.mesh468, crop) : torch::Tensor();
 }
 
 double frame_time(int64_t index, const media::FrameRate& fps) {
@@ -240,6 +295,7 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
     check(source_face.found, source.string(), "no face found in the source");
     const auto source_crop = face_crop(source_face.box, size, options.crop);
     animator.set_source(crop_input(*source_frame, source_crop));
+    const auto region = paste_region(options, source_face, source_crop);
     const auto unchanged =
         options.paste_back ? *source_frame
                            : face::warp_crop(*source_frame, source_crop, face::Border::kReplicate);
@@ -267,9 +323,10 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
                 ++out.report.frames_without_face;
             } else {
                 const auto rendered = animator.animate(crop_input(*frame, *crop));
-                out.writer->write(options.paste_back ? paste_crop(*source_frame, rendered,
-                                                                  source_crop, options.paste)
-                                                     : media::to_uint8_hwc(rendered));
+                out.writer->write(
+                    options.paste_back
+                        ? paste_crop(*source_frame, rendered, source_crop, options.paste, region)
+                        : media::to_uint8_hwc(rendered));
             }
             ++out.report.frames;
             if (progress)
@@ -345,7 +402,8 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
                 animator.set_source(crop_input(*frame, *source_crop));
                 const auto rendered = animator.animate(crop_input(*drive, *driving_crop));
                 out.writer->write(options.paste_back
-                                      ? paste_crop(*frame, rendered, *source_crop, options.paste)
+                                      ? paste_crop(*frame, rendered, *source_crop, options.paste,
+                                                   paste_region(options, tracked, *source_crop))
                                       : media::to_uint8_hwc(rendered));
             }
             ++out.report.frames;

@@ -120,9 +120,25 @@ struct PasteOptions {
 
 // Pastes a rendered crop (float [1, 3, S, S] in [-1, 1]) back into a copy of the uint8 frame
 // through the exact inverse of `transform`, with the soft feathered mask and colour matching of
-// face::paste_back. Pixels where the mask is 0 keep the frame's values exactly.
+// face::paste_back, times `region` ([S, S] in [0, 1]) if given. Pixels where the mask is 0 keep
+// the frame's values exactly.
 torch::Tensor paste_crop(const torch::Tensor& frame, const torch::Tensor& rendered,
-                         const face::CropTransform& transform, const PasteOptions& options = {});
+                         const face::CropTransform& transform, const PasteOptions& options = {},
+                         const torch::Tensor& region = {});
+
+// The face region in crop space for pasting an expression edit, float32 [S, S] in [0, 1]: the
+// convex hull of FaceMesh's 468 points (image pixels, [468, 2+]) mapped into the crop, grown by
+// `grow` and softened by a Gaussian of sigma `blur` (both fractions of the crop side), so an
+// opening jaw stays inside. Like the face-parsing mask of DPE's paste demo: hair, neck and
+// background are kept from the frame.
+torch::Tensor face_region_mask(const torch::Tensor& mesh468, const face::CropTransform& transform,
+                               double grow = 0.06, double blur = 0.03);
+
+// Which part of the rendered crop is pasted back. kFace: face_region_mask (the head does not move
+// under an expression edit, so only the face needs replacing). kCrop: the whole crop (pose edits
+// move the head). kAuto: kFace for --transfer exp, kCrop otherwise.
+enum class PasteRegion { kAuto, kFace, kCrop };
+PasteRegion parse_paste_region(const std::string& name);  // "auto" | "face" | "crop"
 
 // --- jobs --------------------------------------------------------------------------------------
 
@@ -139,6 +155,7 @@ struct AnimationOptions {
     CropConvention crop;
     PasteOptions paste;
     bool paste_back = true;  // false: write the rendered crops (size x size) instead
+    PasteRegion paste_region = PasteRegion::kAuto;
     bool keep_audio = true;
     int64_t max_frames = 0;  // 0 = all
     int crf = 18;

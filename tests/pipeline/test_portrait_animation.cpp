@@ -3,6 +3,7 @@
 // smoothing, and paste-back leaving everything outside the mask untouched.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
@@ -51,6 +52,8 @@ TEST(RelativeMotion, ModeNamesParse) {
     EXPECT_THROW(parse_motion_mode("Relative"), Error);
     EXPECT_EQ(parse_driving_crop("follow"), DrivingCrop::kFollow);
     EXPECT_THROW(parse_driving_crop("still"), Error);
+    EXPECT_EQ(parse_paste_region("face"), PasteRegion::kFace);
+    EXPECT_THROW(parse_paste_region("head"), Error);
 }
 
 // The first driving frame renders the source driven by itself (the official forward with the
@@ -163,6 +166,47 @@ TEST(PasteCrop, PixelsOutsideTheMaskKeepTheFrame) {
                       .item<float>(),
                   20.0f);
     }
+}
+
+// 36 points on a circle: a stand-in for the outline of a face.
+torch::Tensor ring_points(double cx, double cy, double r) {
+    std::vector<double> xy;
+    for (int i = 0; i < 36; ++i) {
+        const double a = 2 * M_PI * i / 36;
+        xy.push_back(cx + r * std::cos(a));
+        xy.push_back(cy + r * std::sin(a));
+    }
+    return torch::tensor(xy, torch::kFloat64).reshape({36, 2});
+}
+
+TEST(FaceRegionMask, HullGrownAndSoftenedInCropSpace) {
+    const auto transform = face_crop({52, 36, 76, 60}, 64);  // 24-px box -> 40.8-px crop
+    const auto mask = face_region_mask(ring_points(64, 48, 12), transform, 0.06, 0.03);
+    ASSERT_EQ(mask.sizes(), (std::vector<int64_t>{64, 64}));
+    EXPECT_GE(mask.min().item<float>(), 0.0f);
+    EXPECT_LE(mask.max().item<float>(), 1.0f);
+    EXPECT_NEAR(mask[32][32].item<float>(), 1.0f, 1e-4);  // the centre
+    EXPECT_EQ(mask[1][1].item<float>(), 0.0f);            // the crop's corner: background
+    // The ring's radius in the crop is 12 * 64 / 40.8 = 18.8 px; grown by 0.06 * 64 = 3.8 px.
+    EXPECT_GT(mask[32][32 + 20].item<float>(), 0.5f);
+    EXPECT_LT(mask[32][32 + 29].item<float>(), 0.05f);
+}
+
+TEST(PasteCrop, AFaceRegionKeepsEverythingElseOfTheFrame) {
+    torch::manual_seed(8);
+    const auto frame = torch::randint(0, 256, {96, 128, 3}, torch::kUInt8);
+    const auto transform = face_crop({52, 36, 76, 60}, 64);
+    const auto region = face_region_mask(ring_points(64, 48, 8), transform);
+    const auto rendered = torch::rand({1, 3, 64, 64}) * 2 - 1;
+    const auto out =
+        paste_crop(frame, rendered, transform, {0.08, face::ColourMatch::kLab}, region);
+    const auto mask = face::frame_paste_mask(transform, 96, 128, 0.08 * 64, region);
+    const auto outside = (mask == 0).unsqueeze(-1).expand_as(frame);
+    EXPECT_TRUE(torch::equal(out.masked_select(outside), frame.masked_select(outside)));
+    // The crop's corners are outside the face region: untouched although inside the crop.
+    const auto crop_mask = face::frame_paste_mask(transform, 96, 128, 0.08 * 64);
+    EXPECT_GT(((crop_mask > 0.5) & (mask == 0)).sum().item<int64_t>(), 100);
+    EXPECT_FALSE(torch::equal(out, frame));
 }
 
 TEST(CropInput, NetworkInputAtTheCropSize) {

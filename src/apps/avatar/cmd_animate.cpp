@@ -26,6 +26,7 @@ struct AnimateCliOptions {
     std::string motion = "relative";
     std::string driving_crop = "fixed";
     std::string colour_match = "lab";
+    std::string paste_region = "auto";
     double crop_scale = 1.7;
     double feather = 0.08;
     bool no_paste = false;
@@ -67,6 +68,7 @@ int run_animate(const AnimateCliOptions& o, const GlobalOptions& global, bool ed
     options.paste.feather = o.feather;
     options.paste.colour_match = parse_colour_match(o.colour_match);
     options.paste_back = !o.no_paste;
+    options.paste_region = pipeline::parse_paste_region(o.paste_region);
     options.keep_audio = !o.no_audio;
     options.max_frames = o.max_frames;
     options.crf = o.crf;
@@ -163,6 +165,12 @@ void add_common_options(CLI::App* cmd, AnimateCliOptions& o, bool edit) {
                     "Match the rendered face's colour statistics to the frame under the paste "
                     "mask: none, rgb or lab")
         ->check(CLI::IsMember({"none", "rgb", "lab"}))
+        ->capture_default_str();
+    cmd->add_option("--paste-region", o.paste_region,
+                    "What is pasted back: face = the face (FaceMesh hull, grown and softened; "
+                    "hair, neck and background stay the frame's), crop = the whole square crop. "
+                    "auto: face for --transfer exp, crop for pose and both (the head moves)")
+        ->check(CLI::IsMember({"auto", "face", "crop"}))
         ->capture_default_str();
     cmd->add_flag("--no-paste", o.no_paste,
                   "Write the rendered crops (the weights' size, e.g. 256x256) instead of pasting "
