@@ -218,6 +218,20 @@ TEST(CliAnimate, BadArgumentsAreOneLineErrorsWithNoOutput) {
     EXPECT_TRUE(fs::is_empty(dir));
 }
 
+TEST(CliAnimate, AFailureMidwayLeavesNoOutput) {
+    SKIP_WITHOUT_INPUTS();
+    const auto dir = scratch("midway");
+    fs::create_directories(dir / "driving");
+    // The first driving frame is rendered and written, the second cannot be decoded.
+    fs::copy_file(kPortrait, dir / "driving" / "a.png");
+    testing::write_bytes(dir / "driving" / "b.png", {'n', 'o', 't', ' ', 'p', 'n', 'g'});
+    const auto r = run_cli("animate " + dpe_args() + " -s " + kPortrait.string() + " -d " +
+                           (dir / "driving").string() + " -o " + (dir / "out.mp4").string());
+    EXPECT_NE(r.exit_status, 0);
+    EXPECT_NE(r.output.find("b.png"), std::string::npos) << r.output;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
+}
+
 TEST(CliAnimate, SourceWithoutAFaceIsAnErrorWithNoOutput) {
     SKIP_WITHOUT_INPUTS();
     const auto dir = scratch("sourcenoface");
