@@ -86,7 +86,7 @@ struct HeadRenderOptions {
 
 // Renders frames of one identity. Builds the appearance's textures and background once; each
 // render() rebuilds the geometry from the row (cheap) and rasterizes it. Not thread-safe; the
-// rasterizer inside uses at::parallel_for.
+// rasterizer inside runs at::get_num_threads() threads.
 class HeadRenderer {
 public:
     // Throws avatar::Error if the options are out of range or the face model is unavailable.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <thread>
 
 #include "core/error.h"
 
@@ -114,10 +115,10 @@ void check_settings(const RenderSettings& s) {
 }
 
 void check_mesh(const MeshView& m, size_t index) {
+    if (m.triangle_count == 0 && m.vertex_count >= 0)
+        return;
     const std::string subject = "mesh " + std::to_string(index);
     avatar::check(m.vertex_count >= 0 && m.triangle_count >= 0, subject, "negative count");
-    if (m.triangle_count == 0)
-        return;
     avatar::check(m.screen != nullptr && m.triangles != nullptr, subject,
                   "screen positions and triangles are required");
     avatar::check(m.texture == nullptr || m.uv != nullptr, subject, "a texture needs UVs");
@@ -129,11 +130,13 @@ void check_mesh(const MeshView& m, size_t index) {
                 t.rgb.size() == static_cast<size_t>(t.width) * static_cast<size_t>(t.height) * 3,
             subject, "texture buffer does not match its size");
     }
-    for (int64_t i = 0; i < m.triangle_count * 3; ++i)
-        avatar::check(m.triangles[i] >= 0 && m.triangles[i] < m.vertex_count, subject,
-                      "triangle " + std::to_string(i / 3) + " has vertex index " +
-                          std::to_string(m.triangles[i]) + " outside [0, " +
-                          std::to_string(m.vertex_count) + ")");
+    for (int64_t i = 0; i < m.triangle_count * 3; ++i) {
+        if (m.triangles[i] < 0 || m.triangles[i] >= m.vertex_count)  // message only on failure
+            throw avatar::Error(subject, "triangle " + std::to_string(i / 3) +
+                                             " has vertex index " + std::to_string(m.triangles[i]) +
+                                             " outside [0, " + std::to_string(m.vertex_count) +
+                                             ")");
+    }
 }
 
 constexpr int kBandPixelRows = 8;
@@ -363,16 +366,22 @@ void Rasterizer::render(const std::vector<MeshView>& meshes, const RenderSetting
     };
 
     // Bands are handed out dynamically (an atomic counter) for load balance; every band's result
-    // is independent of which thread computes it.
+    // is independent of which thread computes it. Plain std::threads, as many as LibTorch's
+    // intra-op setting: at::parallel_for's OpenMP implementation lives in a header and runs
+    // serially in a translation unit built without -fopenmp, as this project's are.
     std::atomic<int> next{0};
-    const int64_t workers =
-        std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), band_count));
-    at::parallel_for(0, workers, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t w = begin; w < end; ++w) {
-            for (int band = next.fetch_add(1); band < band_count; band = next.fetch_add(1))
-                process_band(band);
-        }
-    });
+    const auto work = [&] {
+        for (int band = next.fetch_add(1); band < band_count; band = next.fetch_add(1))
+            process_band(band);
+    };
+    const int workers = std::max(1, std::min(at::get_num_threads(), band_count));
+    std::vector<std::thread> helpers;
+    helpers.reserve(static_cast<size_t>(workers - 1));
+    for (int w = 1; w < workers; ++w)
+        helpers.emplace_back(work);
+    work();
+    for (auto& h : helpers)
+        h.join();
 }
 
 // ---- cameras -----------------------------------------------------------------------------------

@@ -27,9 +27,9 @@
 //   corner of texel (0, 0), clamped to the border.
 // - Triangles with a vertex at depth <= near (perspective only) are dropped, not clipped.
 //
-// Multi-threading: the sample grid is cut into row bands processed by at::parallel_for; every
-// sample is computed from the triangle list alone, never from a band boundary, so the output is
-// bit-identical at any thread count.
+// Multi-threading: the sample grid is cut into row bands processed by at::get_num_threads()
+// threads; every sample is computed from the triangle list alone, never from a band boundary, so
+// the output is bit-identical at any thread count.
 #include <torch/torch.h>
 
 #include <cstdint>
@@ -98,7 +98,7 @@ struct RenderOutput {
 };
 
 // Keeps the sample buffers between frames, so rendering a video allocates once. Not thread-safe
-// (one Rasterizer per rendering thread); render() itself uses at::parallel_for.
+// (one Rasterizer per rendering thread); render() itself runs at::get_num_threads() threads.
 class Rasterizer {
 public:
     // Throws avatar::Error naming the bad setting or mesh (sizes, indices out of range).
