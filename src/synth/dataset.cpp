@@ -13,6 +13,7 @@
 #include "core/files.h"
 #include "face/face_model.h"
 #include "face/head_pose.h"
+#include "media/image.h"
 #include "media/motion_file.h"
 #include "media/video_writer.h"
 #include "synth/head.h"
@@ -210,6 +211,64 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
         fs::remove_all(partial, ec);
         throw;
     }
+}
+
+void write_contact_sheet(const fs::path& png, uint64_t seed, int identities, int tile) {
+    avatar::check(identities >= 1 && identities <= 256, "--identities",
+                  "must be 1..256 for a contact sheet");
+    avatar::check(tile >= 32 && tile <= 1024 && tile % 2 == 0, "--size",
+                  "must be an even number in 32..1024 for a contact sheet");
+    const auto& model = face::face_model();
+    const int64_t K = model.identity_count(), D = face::face_layout_size();
+    const auto& names = model.expression_names;
+    const auto mode = [&](const char* name) {
+        return face::kPoseSize + K + (std::find(names.begin(), names.end(), name) - names.begin());
+    };
+    // Expressions: name -> value pairs on top of a neutral row.
+    const std::vector<std::vector<std::pair<const char*, float>>> expressions = {
+        {{"mouth_close", 0.5f}},
+        {{"smile_left", 0.8f}, {"smile_right", 0.8f}},
+        {{"jaw_open", 0.45f}, {"lower_lip_down", 0.3f}},
+        {{"brow_inner_up", 1.0f},
+         {"brow_outer_up_left", 0.8f},
+         {"brow_outer_up_right", 0.8f},
+         {"eye_wide_left", 0.6f},
+         {"eye_wide_right", 0.6f},
+         {"jaw_open", 0.25f}}};
+    const float yaws[3] = {-35.0f, 0.0f, 35.0f};
+    const int columns = 12;
+    auto sheet = torch::zeros({identities * tile, columns * tile, 3}, torch::kUInt8);
+    Random seeds(seed);
+    RenderOutput out;
+    for (int i = 0; i < identities; ++i) {
+        const uint64_t appearance_seed = seeds.next_u64();
+        const uint64_t motion_seed = seeds.next_u64();
+        HeadRenderOptions options;
+        options.width = options.height = tile;
+        HeadRenderer head(random_appearance(appearance_seed), options);
+        MotionOptions motion;
+        motion.width = motion.height = tile;
+        const auto first = generate_motion(motion_seed, 1, motion);
+        for (size_t e = 0; e < expressions.size(); ++e)
+            for (int p = 0; p < 3; ++p) {
+                std::vector<float> row(static_cast<size_t>(D), 0.0f);
+                std::copy(first.begin() + face::kPoseSize, first.begin() + face::kPoseSize + K,
+                          row.begin() + face::kPoseSize);
+                row[1] = yaws[p] * static_cast<float>(M_PI / 180.0);
+                row[3] = 0.5f * tile;
+                row[4] = 0.52f * tile;
+                row[6] = tile / 256.0f * 7.5f;  // the head fills most of the tile
+                for (const auto& [name, value] : expressions[e])
+                    row[static_cast<size_t>(mode(name))] = value;
+                head.render(row.data(), out);
+                auto t = torch::from_blob(out.rgb.data(), {tile, tile, 3}, torch::kFloat32);
+                const int column = static_cast<int>(e) * 3 + p;
+                sheet.narrow(0, i * tile, tile)
+                    .narrow(1, column * tile, tile)
+                    .copy_((t * 255.0f).round().clamp(0, 255).to(torch::kUInt8));
+            }
+    }
+    media::write_image(png, sheet);
 }
 
 }  // namespace avatar::synth

@@ -41,4 +41,9 @@ struct DatasetOptions {
 void write_dataset(const std::filesystem::path& dir, const DatasetOptions& options,
                    const std::function<void()>& on_frame = {});
 
+// A contact sheet PNG: `identities` rows (identity i as in write_dataset with this seed, its
+// coefficients' identity part from its motion seed) x 4 expressions (neutral, smile, open mouth,
+// surprise) x 3 poses (yaw -35, 0, +35 degrees), each tile `tile` x `tile` pixels.
+void write_contact_sheet(const std::filesystem::path& png, uint64_t seed, int identities, int tile);
+
 }  // namespace avatar::synth

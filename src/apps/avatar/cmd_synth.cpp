@@ -7,6 +7,7 @@
 #include <string>
 
 #include "apps/avatar/commands.h"
+#include "core/error.h"
 #include "core/progress.h"
 #include "synth/dataset.h"
 
@@ -15,12 +16,21 @@ namespace {
 
 struct SynthOptions {
     std::string output;
+    std::string contact_sheet;
     synth::DatasetOptions dataset;
 };
 
 int run_synth(const SynthOptions& options, const GlobalOptions& global) {
     const auto start = std::chrono::steady_clock::now();
     const auto& d = options.dataset;
+    if (!options.contact_sheet.empty()) {
+        synth::write_contact_sheet(options.contact_sheet, d.seed, d.identities, d.size);
+        if (!global.quiet)
+            std::printf("%s: %d identities x 4 expressions x 3 poses\n",
+                        options.contact_sheet.c_str(), d.identities);
+        return 0;
+    }
+    check(!options.output.empty(), "-o", "an output folder is required");
     {
         std::optional<Progress> progress;
         if (!global.quiet && !global.json)
@@ -61,8 +71,10 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     auto& d = options->dataset;
     cmd->add_option("-o,--output", options->output,
                     "Output folder (must not exist or be empty; written as OUTPUT.partial and "
-                    "renamed when complete)")
-        ->required();
+                    "renamed when complete)");
+    cmd->add_option("--contact-sheet", options->contact_sheet,
+                    "Instead of the data set, write a PNG contact sheet: --identities rows x 4 "
+                    "expressions x 3 poses, tiles of --size pixels");
     cmd->add_option("--identities", d.identities, "Number of identities")->capture_default_str();
     cmd->add_option("--frames", d.frames, "Frames per identity")->capture_default_str();
     cmd->add_option("--size", d.size, "Frame width and height in pixels (even)")
