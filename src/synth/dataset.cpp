@@ -38,6 +38,8 @@ void check_options(const DatasetOptions& o) {
                   "--camera-distance", "must be >= 0 (0 = weak perspective)");
     avatar::check(o.supersample >= 1 && o.supersample <= 8, "--supersample", "must be 1..8");
     avatar::check(o.crf >= 0 && o.crf <= 51, "--crf", "must be 0..51");
+    avatar::check(o.pairs >= 0 && o.pairs <= 1000000, "--pairs", "must be >= 0");
+    avatar::check(o.pairs == 0 || o.identities >= 2, "--pairs", "needs at least 2 identities");
 }
 
 const char* hair_style_name(HairStyle s) {
@@ -163,6 +165,82 @@ void write_identity(const fs::path& folder, int index, uint64_t appearance_seed,
     media::write_motion(folder / "motion.safetensors", motion);
 }
 
+void save_png(const fs::path& path, const RenderOutput& out) {
+    auto t = torch::from_blob(const_cast<float*>(out.rgb.data()), {out.height, out.width, 3},
+                              torch::kFloat32);
+    media::write_image(path, (t * 255.0f).round().clamp(0, 255).to(torch::kUInt8));
+}
+
+// The benchmark pairs (DatasetOptions::pairs).
+nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& appearance_seeds,
+                           const std::vector<uint64_t>& motion_seeds, const DatasetOptions& o) {
+    fs::create_directories(folder);
+    const int64_t D = face::face_layout_size();
+    const int64_t K = face::face_model().identity_count();
+    MotionOptions motion_options;
+    motion_options.fps = o.fps;
+    motion_options.width = motion_options.height = o.size;
+    HeadRenderOptions render_options;
+    render_options.width = render_options.height = o.size;
+    render_options.supersample = o.supersample;
+    render_options.camera_distance_cm = o.camera_distance_cm;
+    Random pick(o.seed ^ 0x9A125ULL);
+    const int64_t n = static_cast<int64_t>(appearance_seeds.size());
+    nlohmann::json list = nlohmann::json::array();
+    RenderOutput out;
+    for (int k = 0; k < o.pairs; ++k) {
+        const int64_t a = pick.index(n);
+        const int64_t b = (a + 1 + pick.index(n - 1)) % n;
+        const int64_t i = pick.index(o.frames), j = pick.index(o.frames);
+        const auto rows_a =
+            generate_motion(motion_seeds[static_cast<size_t>(a)], i + 1, motion_options);
+        const auto rows_b =
+            generate_motion(motion_seeds[static_cast<size_t>(b)], j + 1, motion_options);
+        const std::vector<float> ra(rows_a.end() - D, rows_a.end()),
+            rb(rows_b.end() - D, rows_b.end());
+        // Column ranges of the layout: pose [0, 7), identity [7, 7 + K), expression and gaze
+        // [7 + K, D).
+        const auto mix = [&](const std::vector<float>& pose, const std::vector<float>& expression) {
+            std::vector<float> row = ra;  // A's identity
+            std::copy(pose.begin(), pose.begin() + face::kPoseSize, row.begin());
+            std::copy(expression.begin() + face::kPoseSize + K, expression.end(),
+                      row.begin() + face::kPoseSize + K);
+            return row;
+        };
+        const std::vector<std::pair<const char*, std::vector<float>>> targets = {
+            {"source", ra},
+            {"reenact", mix(rb, rb)},
+            {"expression_only", mix(ra, rb)},
+            {"pose_only", mix(rb, ra)}};
+        char name[32];
+        std::snprintf(name, sizeof(name), "pair_%04d", k);
+        const fs::path dir = folder / name;
+        fs::create_directories(dir);
+        nlohmann::json images;
+        {
+            HeadRenderer head(random_appearance(appearance_seeds[static_cast<size_t>(a)]),
+                              render_options);
+            for (const auto& [target, row] : targets) {
+                head.render(row.data(), out);
+                save_png(dir / (std::string(target) + ".png"), out);
+                images[target] = row;
+            }
+        }
+        HeadRenderer driver(random_appearance(appearance_seeds[static_cast<size_t>(b)]),
+                            render_options);
+        driver.render(rb.data(), out);
+        save_png(dir / "driving.png", out);
+        images["driving"] = rb;
+        list.push_back({{"folder", name},
+                        {"identity_a", a},
+                        {"frame_a", i},
+                        {"identity_b", b},
+                        {"frame_b", j},
+                        {"rows", images}});
+    }
+    return list;
+}
+
 }  // namespace
 
 void write_dataset(const fs::path& dir, const DatasetOptions& o,
@@ -179,9 +257,12 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
         fs::create_directories(partial);
         Random seeds(o.seed);
         nlohmann::json ids = nlohmann::json::array();
+        std::vector<uint64_t> appearance_seeds, motion_seeds;
         for (int i = 0; i < o.identities; ++i) {
             const uint64_t appearance_seed = seeds.next_u64();
             const uint64_t motion_seed = seeds.next_u64();
+            appearance_seeds.push_back(appearance_seed);
+            motion_seeds.push_back(motion_seed);
             char name[32];
             std::snprintf(name, sizeof(name), "identity_%04d", i);
             write_identity(partial / name, i, appearance_seed, motion_seed, o, on_frame);
@@ -189,7 +270,16 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
                            {"video", std::string(name) + "/video.mp4"},
                            {"motion", std::string(name) + "/motion.safetensors"}});
         }
+        nlohmann::json pairs = nlohmann::json::array();
+        if (o.pairs > 0) {
+            pairs = write_pairs(partial / "pairs", appearance_seeds, motion_seeds, o);
+            const std::string text =
+                nlohmann::json({{"layout", face::kFaceLayoutName}, {"pairs", pairs}}).dump(1) +
+                "\n";
+            write_file_atomic(partial / "pairs" / "pairs.json", text.data(), text.size());
+        }
         const nlohmann::json manifest = {{"format", "avatar-synth"},
+                                         {"pairs", o.pairs},
                                          {"version", kDatasetVersion},
                                          {"seed", std::to_string(o.seed)},
                                          {"identities", o.identities},

@@ -7,6 +7,7 @@
 //   DIR/synth.json                       manifest: format "avatar-synth", version, options, files,
 //                                        label names
 //   DIR/identity_NNNN/video.mp4          H.264, size x size, `fps`
+//   DIR/pairs/...                        with options.pairs > 0 (below)
 //   DIR/identity_NNNN/motion.safetensors avatar-motion v1 (docs/motion-format.md), layout
 //                                        avatar-face-v1: channels pose, identity, expression,
 //                                        gaze, coefficients, landmarks468, landmarks68, box,
@@ -34,6 +35,14 @@ struct DatasetOptions {
     float camera_distance_cm = 0.0f;  // 0 = the layout's weak perspective; else a pinhole
     int supersample = 2;
     int crf = 18;
+    // Benchmark pairs with ground truth (needs identities >= 2): for pair k, identities A != B
+    // and frames i (of A), j (of B) drawn from the seed; rendered as PNGs in DIR/pairs/pair_KKKK/:
+    // source (A at i), driving (B at j), reenact (A's look and identity with B's pose,
+    // expression and gaze at j), expression_only (A's pose at i, B's expression and gaze at j),
+    // pose_only (B's pose at j, A's expression and gaze at i); DIR/pairs/pairs.json lists the
+    // identities, frames and the coefficient row of every image. "A at another frame" is A's
+    // own video.
+    int pairs = 0;
 };
 
 // Throws avatar::Error naming the bad option or path. `on_frame` (optional) is called after

@@ -28,6 +28,7 @@ TEST(Dataset, LayoutAndLandmarks) {
     o.frames = 6;
     o.size = 128;
     o.seed = 5;
+    o.pairs = 2;
     int frames = 0;
     write_dataset(root / "set", o, [&] { ++frames; });
     EXPECT_EQ(frames, 12);
@@ -63,8 +64,38 @@ TEST(Dataset, LayoutAndLandmarks) {
             ++n;
         EXPECT_EQ(n, 6);
     }
+    // Benchmark pairs: images and rows that mix A and B as documented.
+    const auto pairs = nlohmann::json::parse(read_text_file(root / "set" / "pairs" / "pairs.json"));
+    ASSERT_EQ(pairs["pairs"].size(), 2u);
+    const int64_t K = face::face_model().identity_count();
+    for (const auto& pair : pairs["pairs"]) {
+        EXPECT_NE(pair["identity_a"], pair["identity_b"]);
+        const auto folder = root / "set" / "pairs" / pair["folder"].get<std::string>();
+        for (const char* image : {"source", "driving", "reenact", "expression_only", "pose_only"})
+            EXPECT_TRUE(fs::is_regular_file(folder / (std::string(image) + ".png"))) << image;
+        const auto rows = pair["rows"];
+        const auto src = rows["source"].get<std::vector<float>>();
+        const auto drv = rows["driving"].get<std::vector<float>>();
+        const auto re = rows["reenact"].get<std::vector<float>>();
+        const auto ex = rows["expression_only"].get<std::vector<float>>();
+        const auto po = rows["pose_only"].get<std::vector<float>>();
+        for (size_t c = 0; c < src.size(); ++c) {
+            const bool pose = c < 7, identity = c >= 7 && c < static_cast<size_t>(7 + K);
+            EXPECT_EQ(re[c], identity ? src[c] : drv[c]) << c;
+            EXPECT_EQ(ex[c], pose || identity ? src[c] : drv[c]) << c;
+            EXPECT_EQ(po[c], pose ? drv[c] : src[c]) << c;
+        }
+        // The source row is frame_a of A's motion file.
+        const auto motion = media::read_motion(
+            root / "set" /
+            manifest["items"][pair["identity_a"].get<int>()]["motion"].get<std::string>());
+        const auto row = motion.channels.at("coefficients")[pair["frame_a"].get<int64_t>()];
+        for (size_t c = 0; c < src.size(); ++c)
+            EXPECT_EQ(row[static_cast<int64_t>(c)].item<float>(), src[c]);
+    }
     // Identity 0 is the same whatever the number of identities.
     o.identities = 1;
+    o.pairs = 0;
     write_dataset(root / "one", o);
     EXPECT_EQ(read_file(root / "one" / "identity_0000" / "motion.safetensors"),
               read_file(root / "set" / "identity_0000" / "motion.safetensors"));
@@ -75,13 +106,15 @@ TEST(Dataset, SameSeedGivesIdenticalFilesThroughTheCli) {
     const auto root = testing::fresh_dir("synth", "cli");
     for (const char* name : {"a", "b", "c"}) {
         const std::string seed = std::string(name) == "c" ? "8" : "7";
-        const auto r = testing::run_cli("synth -q -t 2 -o " + (root / name).string() +
-                                        " --identities 2 --frames 5 --size 96 --seed " + seed);
+        const auto r =
+            testing::run_cli("synth -q -t 2 -o " + (root / name).string() +
+                             " --identities 2 --frames 5 --size 96 --pairs 1 --seed " + seed);
         ASSERT_EQ(r.exit_status, 0) << r.output;
     }
     for (const char* file :
          {"synth.json", "identity_0000/video.mp4", "identity_0000/motion.safetensors",
-          "identity_0001/video.mp4", "identity_0001/motion.safetensors"}) {
+          "identity_0001/video.mp4", "identity_0001/motion.safetensors", "pairs/pairs.json",
+          "pairs/pair_0000/reenact.png"}) {
         EXPECT_EQ(read_file(root / "a" / file), read_file(root / "b" / file)) << file;
     }
     EXPECT_NE(read_file(root / "a" / "identity_0000/motion.safetensors"),

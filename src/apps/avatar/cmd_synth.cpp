@@ -89,6 +89,10 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
         ->capture_default_str();
     cmd->add_option("--supersample", d.supersample, "Anti-aliasing: S x S samples per pixel")
         ->capture_default_str();
+    cmd->add_option("--pairs", d.pairs,
+                    "Also render this many benchmark pairs with ground truth (reenactment, "
+                    "expression only, pose only) into OUTPUT/pairs")
+        ->capture_default_str();
     cmd->add_option("--crf", d.crf, "x264 quality (0 lossless .. 51)")->capture_default_str();
     commands.push_back({cmd, [options, &global] { return run_synth(*options, global); }});
 }
