@@ -279,6 +279,7 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
             write_file_atomic(partial / "pairs" / "pairs.json", text.data(), text.size());
         }
         const nlohmann::json manifest = {{"format", "avatar-synth"},
+                                         {"name", o.name},
                                          {"pairs", o.pairs},
                                          {"version", kDatasetVersion},
                                          {"seed", std::to_string(o.seed)},
@@ -301,6 +302,21 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
         fs::remove_all(partial, ec);
         throw;
     }
+}
+
+DatasetOptions synthbench_v1() {
+    DatasetOptions o;
+    o.identities = 20;
+    o.frames = 100;
+    o.size = 256;
+    o.seed = 20261121;
+    o.fps = 25.0;
+    o.camera_distance_cm = 0.0f;
+    o.supersample = 2;
+    o.crf = 18;
+    o.pairs = 100;
+    o.name = "synthbench-v1";
+    return o;
 }
 
 void write_contact_sheet(const fs::path& png, uint64_t seed, int identities, int tile) {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <string>
 
 namespace avatar::synth {
 
@@ -43,7 +44,13 @@ struct DatasetOptions {
     // identities, frames and the coefficient row of every image. "A at another frame" is A's
     // own video.
     int pairs = 0;
+    std::string name;  // recorded in synth.json ("synthbench-v1" for the preset below)
 };
+
+// synthbench v1, the fixed benchmark set: 20 identities x 100 frames at 256x256, 25 fps, seed
+// 20261121, weak perspective, 2x2 supersampling, crf 18, 100 pairs. Never change these numbers;
+// a different set is a new version.
+DatasetOptions synthbench_v1();
 
 // Throws avatar::Error naming the bad option or path. `on_frame` (optional) is called after
 // every rendered frame.

@@ -132,3 +132,24 @@ TEST(Dataset, SameSeedGivesIdenticalFilesThroughTheCli) {
 
 }  // namespace
 }  // namespace avatar::synth
+
+namespace avatar::synth {
+namespace {
+
+// synthbench v1 is a published benchmark: its numbers must never change (a new set is v2).
+TEST(Dataset, SynthbenchV1IsFixed) {
+    const auto o = synthbench_v1();
+    EXPECT_EQ(o.identities, 20);
+    EXPECT_EQ(o.frames, 100);
+    EXPECT_EQ(o.size, 256);
+    EXPECT_EQ(o.seed, 20261121u);
+    EXPECT_EQ(o.fps, 25.0);
+    EXPECT_EQ(o.camera_distance_cm, 0.0f);
+    EXPECT_EQ(o.supersample, 2);
+    EXPECT_EQ(o.crf, 18);
+    EXPECT_EQ(o.pairs, 100);
+    EXPECT_EQ(o.name, "synthbench-v1");
+}
+
+}  // namespace
+}  // namespace avatar::synth

@@ -16,13 +16,20 @@ namespace {
 
 struct SynthOptions {
     std::string output;
+    std::string preset;
     std::string contact_sheet;
     synth::DatasetOptions dataset;
 };
 
 int run_synth(const SynthOptions& options, const GlobalOptions& global) {
     const auto start = std::chrono::steady_clock::now();
-    const auto& d = options.dataset;
+    synth::DatasetOptions preset;
+    if (!options.preset.empty()) {
+        check(options.preset == "synthbench-v1", "--preset",
+              "'" + options.preset + "' is not a known preset (synthbench-v1)");
+        preset = synth::synthbench_v1();
+    }
+    const auto& d = options.preset.empty() ? options.dataset : preset;
     if (!options.contact_sheet.empty()) {
         synth::write_contact_sheet(options.contact_sheet, d.seed, d.identities, d.size);
         if (!global.quiet)
@@ -72,6 +79,9 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("-o,--output", options->output,
                     "Output folder (must not exist or be empty; written as OUTPUT.partial and "
                     "renamed when complete)");
+    cmd->add_option("--preset", options->preset,
+                    "A fixed, versioned set whose options override the others: synthbench-v1 "
+                    "(20 identities x 100 frames at 256x256, 100 pairs, seed 20261121)");
     cmd->add_option("--contact-sheet", options->contact_sheet,
                     "Instead of the data set, write a PNG contact sheet: --identities rows x 4 "
                     "expressions x 3 poses, tiles of --size pixels");
