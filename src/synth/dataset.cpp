@@ -15,6 +15,7 @@
 #include "face/head_pose.h"
 #include "media/image.h"
 #include "media/motion_file.h"
+#include "media/video_reader.h"
 #include "media/video_writer.h"
 #include "synth/head.h"
 #include "synth/motion_generator.h"
@@ -93,6 +94,7 @@ void write_identity(const fs::path& folder, int index, uint64_t appearance_seed,
     auto masks = torch::empty({N, S, S}, torch::kUInt8);
     auto labels = torch::empty({N, S, S}, torch::kUInt8);
     auto frame = torch::empty({S, S, 3}, torch::kUInt8);
+    torch::Tensor raw = o.raw_frames ? torch::empty({N, S, S, 3}, torch::kUInt8) : torch::Tensor();
     RenderOutput out;
     for (int64_t f = 0; f < N; ++f) {
         const float* row = &rows[static_cast<size_t>(f * D)];
@@ -101,6 +103,8 @@ void write_identity(const fs::path& folder, int index, uint64_t appearance_seed,
         for (size_t i = 0; i < out.rgb.size(); ++i)
             px[i] = static_cast<uint8_t>(std::lround(std::clamp(out.rgb[i], 0.0f, 1.0f) * 255.0f));
         video.write(frame);
+        if (raw.defined())
+            raw[f].copy_(frame);
         uint8_t* m = masks[f].data_ptr<uint8_t>();
         for (size_t i = 0; i < out.mask.size(); ++i)
             m[i] = static_cast<uint8_t>(std::lround(out.mask[i] * 255.0f));
@@ -147,6 +151,8 @@ void write_identity(const fs::path& folder, int index, uint64_t appearance_seed,
     motion.channels[ch::kFaceFound] = torch::ones({N}, torch::kBool);
     motion.channels["mask"] = masks;
     motion.channels["labels"] = labels;
+    if (raw.defined())
+        motion.channels["rgb"] = raw;
     motion.attributes = {
         {"source", "avatar synth (docs/synthetic-world.md)"},
         {"synth_version", std::to_string(kDatasetVersion)},
@@ -290,6 +296,7 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
                                          {"camera_distance_cm", o.camera_distance_cm},
                                          {"supersample", o.supersample},
                                          {"crf", o.crf},
+                                         {"raw_frames", o.raw_frames},
                                          {"layout", face::kFaceLayoutName},
                                          {"labels", label_names()},
                                          {"items", ids}};
@@ -302,6 +309,43 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
         fs::remove_all(partial, ec);
         throw;
     }
+}
+
+SyntheticDataset::SyntheticDataset(const fs::path& dir) : dir_(dir) {
+    const auto path = dir / "synth.json";
+    nlohmann::json manifest;
+    try {
+        manifest = nlohmann::json::parse(read_text_file(path));
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path.string(), std::string("not valid JSON: ") + e.what());
+    }
+    avatar::check(manifest.value("format", "") == "avatar-synth", path.string(),
+                  "not an avatar synth manifest");
+    avatar::check(
+        manifest.value("version", 0) >= 1 && manifest.value("version", 0) <= kDatasetVersion,
+        path.string(), "unsupported version (this reader knows 1)");
+    image_size_ = manifest.value("size", 0);
+    for (const auto& item : manifest.at("items"))
+        folders_.push_back(item.at("folder").get<std::string>());
+}
+
+media::Motion SyntheticDataset::motion(int64_t i) const {
+    avatar::check(i >= 0 && i < size(), dir_.string(), "no identity " + std::to_string(i));
+    return media::read_motion(dir_ / folders_[static_cast<size_t>(i)] / "motion.safetensors");
+}
+
+torch::Tensor SyntheticDataset::frames(int64_t i) const {
+    const auto m = motion(i);
+    if (m.has("rgb"))
+        return m.channels.at("rgb");
+    media::VideoReader video(dir_ / folders_[static_cast<size_t>(i)] / "video.mp4", 1);
+    std::vector<torch::Tensor> out;
+    while (auto f = video.next_frame())
+        out.push_back(*f);
+    avatar::check(static_cast<int64_t>(out.size()) == m.frame_count,
+                  (dir_ / folders_[static_cast<size_t>(i)] / "video.mp4").string(),
+                  "frame count differs from the motion file's");
+    return torch::stack(out);
 }
 
 DatasetOptions synthbench_v1() {

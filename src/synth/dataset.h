@@ -23,7 +23,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <vector>
+
+#include <torch/torch.h>
+
 #include <string>
+#include "media/motion_file.h"
 
 namespace avatar::synth {
 
@@ -44,6 +49,9 @@ struct DatasetOptions {
     // identities, frames and the coefficient row of every image. "A at another frame" is A's
     // own video.
     int pairs = 0;
+    // Also store every frame uncompressed (extra channel "rgb", uint8 [N, S, S, 3]) in the motion
+    // file, so that training can read frames without decoding the video (3 x S² bytes a frame).
+    bool raw_frames = false;
     std::string name;  // recorded in synth.json ("synthbench-v1" for the preset below)
 };
 
@@ -56,6 +64,25 @@ DatasetOptions synthbench_v1();
 // every rendered frame.
 void write_dataset(const std::filesystem::path& dir, const DatasetOptions& options,
                    const std::function<void()>& on_frame = {});
+
+// Reads a data set written by write_dataset (what training code uses). Throws avatar::Error
+// naming the file if the manifest is missing, of another format or of a newer version.
+class SyntheticDataset {
+public:
+    explicit SyntheticDataset(const std::filesystem::path& dir);
+    int64_t size() const { return static_cast<int64_t>(folders_.size()); }  // identities
+    int image_size() const { return image_size_; }
+    // Identity i's motion file (coefficients, landmarks, masks, labels, ...).
+    media::Motion motion(int64_t i) const;
+    // Identity i's frames, uint8 [N, S, S, 3]: the "rgb" channel when the set was written with
+    // raw_frames (no decoding), else decoded from the video (lossy H.264).
+    torch::Tensor frames(int64_t i) const;
+
+private:
+    std::filesystem::path dir_;
+    std::vector<std::string> folders_;
+    int image_size_ = 0;
+};
 
 // A contact sheet PNG: `identities` rows (identity i as in write_dataset with this seed, its
 // coefficients' identity part from its motion seed) x 4 expressions (neutral, smile, open mouth,

@@ -93,6 +93,23 @@ TEST(Dataset, LayoutAndLandmarks) {
         for (size_t c = 0; c < src.size(); ++c)
             EXPECT_EQ(row[static_cast<int64_t>(c)].item<float>(), src[c]);
     }
+    // The loader: frames from the video (lossy) are close to the raw frames of a raw_frames set.
+    const SyntheticDataset loaded(root / "set");
+    EXPECT_EQ(loaded.size(), 2);
+    EXPECT_EQ(loaded.image_size(), 128);
+    const auto decoded = loaded.frames(1);
+    EXPECT_EQ(decoded.sizes(), (std::vector<int64_t>{6, 128, 128, 3}));
+    EXPECT_EQ(loaded.motion(1).frame_count, 6);
+    EXPECT_THROW(loaded.motion(2), avatar::Error);
+    DatasetOptions raw_options = o;
+    raw_options.raw_frames = true;
+    raw_options.pairs = 0;
+    write_dataset(root / "raw", raw_options);
+    const auto raw = SyntheticDataset(root / "raw").frames(1);
+    EXPECT_EQ(raw.sizes(), decoded.sizes());
+    EXPECT_LT((raw.to(torch::kFloat32) - decoded.to(torch::kFloat32)).abs().mean().item<double>(),
+              3.0);
+    EXPECT_THROW(SyntheticDataset(root / "missing"), avatar::Error);
     // Identity 0 is the same whatever the number of identities.
     o.identities = 1;
     o.pairs = 0;

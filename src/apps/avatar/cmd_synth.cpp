@@ -103,6 +103,9 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "Also render this many benchmark pairs with ground truth (reenactment, "
                     "expression only, pose only) into OUTPUT/pairs")
         ->capture_default_str();
+    cmd->add_flag("--raw-frames", d.raw_frames,
+                  "Also store the frames uncompressed in each motion file (channel rgb), for "
+                  "training without video decoding");
     cmd->add_option("--crf", d.crf, "x264 quality (0 lossless .. 51)")->capture_default_str();
     commands.push_back({cmd, [options, &global] { return run_synth(*options, global); }});
 }
