@@ -83,7 +83,8 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "A fixed, versioned set whose options override the others: synthbench-v1 "
                     "(20 identities x 100 frames at 256x256, 100 pairs, seed 20261121)");
     cmd->add_option("--contact-sheet", options->contact_sheet,
-                    "Instead of the data set, write a PNG contact sheet: --identities rows x 4 "
+                    "Instead of the data set, write a contact sheet (PNG or JPEG by extension): "
+                    "--identities rows x 4 "
                     "expressions x 3 poses, tiles of --size pixels");
     cmd->add_option("--identities", d.identities, "Number of identities")->capture_default_str();
     cmd->add_option("--frames", d.frames, "Frames per identity")->capture_default_str();
