@@ -895,9 +895,9 @@ void HeadRenderer::build_geometry(const float* row) {
         // Neck: an elliptic tube from inside the head down into the torso.
         Part& neck = parts_[next++];
         neck.head_weight.resize(static_cast<size_t>(neck.vertex_count()));
-        const double cz = -3.3;
+        const double cz = -3.8;
         for (int r = 0; r < kNeckRings; ++r) {
-            const double y = -4.0 - 18.0 * r / (kNeckRings - 1);
+            const double y = -7.0 - 15.0 * r / (kNeckRings - 1);
             for (int c = 0; c < kRoundSlices; ++c) {
                 const double a = 2.0 * kPi * c / kRoundSlices;
                 const int64_t i = r * kRoundSlices + c;

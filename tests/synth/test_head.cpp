@@ -6,6 +6,7 @@
 #include <ATen/Parallel.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -190,9 +191,9 @@ TEST(Head, BlinkJawAndGaze) {
             n += c.count(l) ? c.at(l) : 0;
         return n;
     };
-    // The canonical lips are parted: cavity and teeth show at rest, and mouth_close hides them.
-    // (With jaw_open the face model currently moves upper-lip vertices 12, 38, 268 with the jaw,
-    // a flap that covers the opening, so jaw_open is not asserted on here.)
+    // The canonical lips are parted: cavity and teeth show at rest, mouth_close hides them and
+    // jaw_open shows far more.
+    EXPECT_GT(mouth(jaw), mouth(open_eyes) + 150);
     EXPECT_GT(mouth(open_eyes), 40);
     EXPECT_GT(label_counts(open_eyes)[kLabelTeeth], 20);
     RenderOutput closed_mouth;
