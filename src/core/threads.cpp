@@ -29,4 +29,14 @@ int set_threads(int threads) {
     return n;
 }
 
+SingleThreadScope::SingleThreadScope() : previous_(at::get_num_threads()) {
+    if (previous_ != 1)
+        at::set_num_threads(1);
+}
+
+SingleThreadScope::~SingleThreadScope() {
+    if (previous_ != 1)
+        at::set_num_threads(previous_);
+}
+
 }  // namespace avatar

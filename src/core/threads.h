@@ -11,4 +11,20 @@ int hardware_threads();
 // hardware threads. Returns the number set.
 int set_threads(int threads);
 
+// For the rest of a scope, LibTorch ops started from this thread use one intra-op thread; the
+// previous count comes back at the end. For work made of many small tensor ops (the face model
+// fit), where a second OpenMP thread costs more in synchronisation than it gains, and where
+// spinning OpenMP threads collapse on a busy machine (measured: 2 threads 4-20x slower than 1
+// under load). OpenMP's thread count is per calling thread, so other threads are not affected.
+class SingleThreadScope {
+public:
+    SingleThreadScope();
+    ~SingleThreadScope();
+    SingleThreadScope(const SingleThreadScope&) = delete;
+    SingleThreadScope& operator=(const SingleThreadScope&) = delete;
+
+private:
+    int previous_;
+};
+
 }  // namespace avatar

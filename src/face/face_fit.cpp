@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/threads.h"
 #include "face/eye_model.h"
 #include "face/face_model.h"
 #include "face/head_pose.h"
@@ -47,6 +48,8 @@ FaceFitResult solve(const FitProblem& problem, const FaceFitOptions& options,
     const bool fit_id = options.fit_identity;
     const bool subset = problem.vertex_ids.defined();
     torch::NoGradGuard no_grad;
+    // Small tensors: one thread is as fast as two and immune to OpenMP spinning (threads.h).
+    const SingleThreadScope single_thread;
     const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
 
     auto rotation = problem.rotation.clone();
@@ -283,6 +286,7 @@ torch::Tensor fit_gaze(const torch::Tensor& iris_in, const torch::Tensor& pose_i
         pose_in.dim() == 2 && pose_in.size(1) == kPoseSize && pose_in.size(0) == iris_in.size(0),
         "fit_gaze", "pose must be [N, 7] with the iris centres' N");
     torch::NoGradGuard no_grad;
+    const SingleThreadScope single_thread;  // small tensors (threads.h)
     const int64_t n = iris_in.size(0);
     const auto valid = iris_in.isfinite().flatten(1).all(1) & pose_in.isfinite().all(1);  // [N]
     // Invalid rows are solved on a harmless stand-in (a frontal pose, the eye centres) and set
