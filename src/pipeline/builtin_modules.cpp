@@ -8,8 +8,8 @@
 #include "face/registration.h"
 #include "nn/eg3d/registration.h"
 #include "nn/stylegan2_registration.h"
-#include "synth/registration.h"
 #include "pipeline/animation_benchmarks.h"
+#include "synth/registration.h"
 
 namespace avatar {
 

@@ -172,7 +172,8 @@ void add_face_model_command(CLI::App& app, const GlobalOptions& global, CommandL
         "mode (frontal and three-quarter view at coefficient 1, red where the mode moves the "
         "face).");
     cmd->add_flag("--list", options->list, "Print the layout's columns (the default)");
-    cmd->add_option("--sheet", options->sheet, "Write the contact sheet to this image (.png or .jpg)");
+    cmd->add_option("--sheet", options->sheet,
+                    "Write the contact sheet to this image (.png or .jpg)");
     cmd->add_option("--cell", options->cell, "Size of one view in pixels")
         ->check(CLI::Range(64, 512))
         ->capture_default_str();
