@@ -36,6 +36,7 @@ void add_render_eg3d_command(CLI::App& app, const GlobalOptions& global, Command
 void add_track_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_retarget_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_face_model_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_eval_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_animate_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);

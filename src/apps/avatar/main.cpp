@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     cli::add_track_command(app, global, commands);
     cli::add_retarget_command(app, global, commands);
     cli::add_face_model_command(app, global, commands);
+    cli::add_benchmark_command(app, global, commands);
     cli::add_animate_command(app, global, commands);
     cli::add_edit_video_command(app, global, commands);
 

@@ -1,0 +1,48 @@
+#pragma once
+// `avatar benchmark synthbench`: scores methods on the benchmark pairs of the synthetic world
+// (`avatar synth --pairs` / `--preset synthbench-v1`, docs/synthetic-world.md), where the true
+// answer of each edit is known. Tasks, per pair (A = the source identity, B = the driver):
+//   reenact          A with B's pose, expression and gaze   (cross-identity reenactment)
+//   expression_only  A's pose, B's expression and gaze
+//   pose_only        B's pose, A's expression and gaze
+// Methods so far are the two baselines every engine must beat:
+//   source  the unchanged source image
+//   warp    the landmark-driven piecewise-affine warp (pipeline/landmark_warp.h) from the source's
+//           468 points to the target's, both projected from the pairs' true coefficient rows (an
+//           oracle for where the landmarks go; the warp itself knows nothing of faces)
+// Metrics are `avatar eval`'s (pipeline/evaluation.h), prediction vs the task's ground truth, the
+// identity metric vs the source image.
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace avatar::pipeline {
+
+struct SynthbenchOptions {
+    std::vector<std::string> metrics = {"psnr",    "ssim", "face_psnr", "csim",
+                                        "akd_iod", "aed",  "apd"};
+    std::vector<std::string> methods = {"source", "warp"};
+    int64_t max_pairs = 0;  // 0 = all
+    bool show_progress = true;
+};
+
+struct SynthbenchRow {
+    std::string method, task;
+    int64_t pairs = 0;
+    std::vector<double> mean;  // per metric, over the pairs with a value (NaN if none)
+};
+
+struct SynthbenchReport {
+    std::vector<std::string> metrics;
+    std::vector<SynthbenchRow> rows;  // method-major, then the tasks in the order above
+    std::string to_markdown() const;
+    nlohmann::json to_json() const;
+};
+
+// dir: a data set folder with pairs/pairs.json (or the pairs folder itself). Throws avatar::Error
+// naming the missing file or the bad option.
+SynthbenchReport run_synthbench(const std::filesystem::path& dir, const SynthbenchOptions& options);
+
+}  // namespace avatar::pipeline
