@@ -18,22 +18,12 @@ struct SynthbenchCliOptions {
     int64_t max_pairs = 0;
 };
 
-std::vector<std::string> comma_list(const std::string& text) {
-    std::vector<std::string> items;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ','))
-        if (!item.empty())
-            items.push_back(item);
-    return items;
-}
-
 int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOptions& global) {
     pipeline::SynthbenchOptions run;
     if (!options.metrics.empty())
-        run.metrics = comma_list(options.metrics);
+        run.metrics = split_comma_list(options.metrics);
     if (!options.methods.empty())
-        run.methods = comma_list(options.methods);
+        run.methods = split_comma_list(options.methods);
     run.max_pairs = options.max_pairs;
     run.show_progress = !global.quiet && !global.json;
     const auto report = pipeline::run_synthbench(options.dir, run);

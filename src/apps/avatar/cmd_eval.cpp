@@ -27,17 +27,6 @@ struct EvalOptions {
     bool detect_every_frame = false;
 };
 
-std::vector<std::string> split_list(const std::string& text) {
-    std::vector<std::string> items;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-        if (!item.empty())
-            items.push_back(item);
-    }
-    return items;
-}
-
 int run_eval(const EvalOptions& options, const GlobalOptions& global) {
     if (options.list) {
         for (const auto& m : pipeline::evaluation_metrics()) {
@@ -50,7 +39,7 @@ int run_eval(const EvalOptions& options, const GlobalOptions& global) {
     check(!options.prediction.empty(), "--pred", "required");
     check(!options.ground_truth.empty(), "--gt", "required");
     pipeline::EvaluationOptions eval;
-    eval.metrics = split_list(options.metrics);
+    eval.metrics = split_comma_list(options.metrics);
     eval.track_faces = !options.detect_every_frame;
     eval.resize_prediction = options.resize;
     eval.max_frames = options.max_frames;
