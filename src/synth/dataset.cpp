@@ -191,6 +191,9 @@ nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& 
     render_options.supersample = o.supersample;
     render_options.camera_distance_cm = o.camera_distance_cm;
     Random pick(o.seed ^ 0x9A125ULL);
+    // The self-reenactment frame comes from a stream of its own, so that adding it left every
+    // other image and row of a seed exactly as it was.
+    Random pick_self(o.seed ^ 0x5E1F0ULL);
     const int64_t n = static_cast<int64_t>(appearance_seeds.size());
     nlohmann::json list = nlohmann::json::array();
     RenderOutput out;
@@ -204,6 +207,13 @@ nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& 
             generate_motion(motion_seeds[static_cast<size_t>(b)], j + 1, motion_options);
         const std::vector<float> ra(rows_a.end() - D, rows_a.end()),
             rb(rows_b.end() - D, rows_b.end());
+        // Self-reenactment: A at another frame k of its own motion, the driving image and the
+        // truth at once.
+        const int64_t k_self =
+            o.frames > 1 ? (i + 1 + pick_self.index(o.frames - 1)) % o.frames : i;
+        const auto rows_self =
+            generate_motion(motion_seeds[static_cast<size_t>(a)], k_self + 1, motion_options);
+        const std::vector<float> rs(rows_self.end() - D, rows_self.end());
         // Column ranges of the layout: pose [0, 7), identity [7, 7 + K), expression and gaze
         // [7 + K, D).
         const auto mix = [&](const std::vector<float>& pose, const std::vector<float>& expression) {
@@ -217,7 +227,8 @@ nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& 
             {"source", ra},
             {"reenact", mix(rb, rb)},
             {"expression_only", mix(ra, rb)},
-            {"pose_only", mix(rb, ra)}};
+            {"pose_only", mix(rb, ra)},
+            {"self_reenact", rs}};
         char name[32];
         std::snprintf(name, sizeof(name), "pair_%04d", k);
         const fs::path dir = folder / name;
@@ -242,6 +253,7 @@ nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& 
                         {"frame_a", i},
                         {"identity_b", b},
                         {"frame_b", j},
+                        {"frame_self", k_self},
                         {"rows", images}});
     }
     return list;

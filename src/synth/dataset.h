@@ -47,7 +47,9 @@ struct DatasetOptions {
     // expression and gaze at j), expression_only (A's pose at i, B's expression and gaze at j),
     // pose_only (B's pose at j, A's expression and gaze at i); DIR/pairs/pairs.json lists the
     // identities, frames and the coefficient row of every image. "A at another frame" is A's
-    // own video.
+    // own video. Also self_reenact: A at another frame k of its own motion, the driving image
+    // and the truth of self-reenactment ("frame_self" = k; sets written before it was added
+    // lack it, and readers detect it by its row).
     int pairs = 0;
     // Also store every frame uncompressed (extra channel "rgb", uint8 [N, S, S, 3]) in the motion
     // file, so that training can read frames without decoding the video (3 x S² bytes a frame).

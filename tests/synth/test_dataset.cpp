@@ -92,6 +92,15 @@ TEST(Dataset, LayoutAndLandmarks) {
         const auto row = motion.channels.at("coefficients")[pair["frame_a"].get<int64_t>()];
         for (size_t c = 0; c < src.size(); ++c)
             EXPECT_EQ(row[static_cast<int64_t>(c)].item<float>(), src[c]);
+        // Self-reenactment: A at another frame of its own motion, rendered as self_reenact.png.
+        EXPECT_TRUE(fs::is_regular_file(folder / "self_reenact.png"));
+        const int64_t frame_self = pair["frame_self"].get<int64_t>();
+        EXPECT_NE(frame_self, pair["frame_a"].get<int64_t>());
+        const auto self = rows["self_reenact"].get<std::vector<float>>();
+        const auto self_row = motion.channels.at("coefficients")[frame_self];
+        ASSERT_EQ(self.size(), src.size());
+        for (size_t c = 0; c < self.size(); ++c)
+            EXPECT_EQ(self_row[static_cast<int64_t>(c)].item<float>(), self[c]) << c;
     }
     // The loader: frames from the video (lossy) are close to the raw frames of a raw_frames set.
     const SyntheticDataset loaded(root / "set");
