@@ -190,27 +190,12 @@ struct SequenceTrackers {
     std::optional<face::FaceTracker> prediction, ground_truth, source;
 };
 
-// The metrics of one frame pair; `source_face` is the analysed source (nullptr: none given),
-// analysed by the caller so that a still source is analysed once, not per frame.
-std::vector<double> score_frame(const std::vector<std::string>& names,
-                                const torch::Tensor& prediction, const torch::Tensor& ground_truth,
-                                const FaceAnalysis* source_face,
-                                SequenceTrackers* trackers = nullptr, double time_s = 0.0) {
-    check(prediction.sizes() == ground_truth.sizes(), "prediction",
-          "frame size differs from the ground truth's");
-    const auto pred = unit_range(prediction);
-    const auto gt = unit_range(ground_truth);
-    FaceAnalysis pred_face, gt_face;
-    const auto needs = face_needs(names);
-    if (needs.any) {
-        const auto tracker = [&](std::optional<face::FaceTracker>& t) {
-            return trackers != nullptr && t ? &*t : nullptr;
-        };
-        pred_face = analyse_face(prediction, needs,
-                                 trackers ? tracker(trackers->prediction) : nullptr, time_s);
-        gt_face = analyse_face(ground_truth, needs,
-                               trackers ? tracker(trackers->ground_truth) : nullptr, time_s);
-    }
+// The metrics of a prediction against an analysed ground truth: `pred` and `gt` in the metrics'
+// range (unit_range), `source_face` the analysed source (nullptr: none given). The callers
+// analyse each image once however many metrics or predictions use it.
+std::vector<double> score_analysed(const std::vector<std::string>& names, const torch::Tensor& pred,
+                                   const FaceAnalysis& pred_face, const torch::Tensor& gt,
+                                   const FaceAnalysis& gt_face, const FaceAnalysis* source_face) {
     // Identity metrics compare with the source when there is one (cross-identity), else gt.
     const FaceAnalysis& identity = source_face != nullptr ? *source_face : gt_face;
     std::vector<double> values;
@@ -253,16 +238,99 @@ std::vector<double> score_frame(const std::vector<std::string>& names,
     return values;
 }
 
+// The metrics of one frame pair; `source_face` is the analysed source (nullptr: none given),
+// analysed by the caller so that a still source is analysed once, not per frame.
+std::vector<double> score_frame(const std::vector<std::string>& names,
+                                const torch::Tensor& prediction, const torch::Tensor& ground_truth,
+                                const FaceAnalysis* source_face,
+                                SequenceTrackers* trackers = nullptr, double time_s = 0.0) {
+    check(prediction.sizes() == ground_truth.sizes(), "prediction",
+          "frame size differs from the ground truth's");
+    FaceAnalysis pred_face, gt_face;
+    const auto needs = face_needs(names);
+    if (needs.any) {
+        const auto tracker = [&](std::optional<face::FaceTracker>& t) {
+            return trackers != nullptr && t ? &*t : nullptr;
+        };
+        pred_face = analyse_face(prediction, needs,
+                                 trackers ? tracker(trackers->prediction) : nullptr, time_s);
+        gt_face = analyse_face(ground_truth, needs,
+                               trackers ? tracker(trackers->ground_truth) : nullptr, time_s);
+    }
+    return score_analysed(names, unit_range(prediction), pred_face, unit_range(ground_truth),
+                          gt_face, source_face);
+}
+
 }  // namespace
+
+// What FrameScorer keeps between predictions.
+struct FrameScorer::State {
+    std::vector<std::string> names;
+    FaceNeeds needs;
+    torch::Tensor source, gt, gt_unit;  // images as given; gt in the metrics' range
+    FaceAnalysis source_face, gt_face;
+    bool has_source = false;
+    int64_t analyses = 0;
+};
+
+FrameScorer::FrameScorer(const std::vector<std::string>& names)
+    : state_(std::make_shared<State>()) {
+    for (const auto& name : names)
+        metric_info(name);  // throws for unknown names
+    state_->names = names;
+    state_->needs = face_needs(names);
+}
+
+void FrameScorer::set_source(const torch::Tensor& source) {
+    auto& s = *state_;
+    s.source = source;
+    s.has_source = true;
+    // All needs, not only the identity ones: a prediction that is the source itself (the
+    // unchanged-source baseline) then reuses this analysis for akd/aed/apd too.
+    s.source_face = s.needs.any ? analyse_face(source, s.needs) : FaceAnalysis{};
+    s.analyses += s.needs.any ? 1 : 0;
+}
+
+void FrameScorer::set_ground_truth(const torch::Tensor& ground_truth) {
+    auto& s = *state_;
+    s.gt = ground_truth;
+    s.gt_unit = unit_range(ground_truth);
+    s.gt_face = s.needs.any ? analyse_face(ground_truth, s.needs) : FaceAnalysis{};
+    s.analyses += s.needs.any ? 1 : 0;
+}
+
+std::vector<double> FrameScorer::score(const torch::Tensor& prediction) {
+    auto& s = *state_;
+    check(s.gt.defined(), "FrameScorer", "no ground truth (set_ground_truth)");
+    check(prediction.sizes() == s.gt.sizes(), "prediction",
+          "frame size differs from the ground truth's");
+    FaceAnalysis analysed;
+    const FaceAnalysis* pred_face = &analysed;
+    if (s.has_source && prediction.is_same(s.source)) {
+        pred_face = &s.source_face;
+    } else if (prediction.is_same(s.gt)) {
+        pred_face = &s.gt_face;
+    } else if (s.needs.any) {
+        analysed = analyse_face(prediction, s.needs);
+        ++s.analyses;
+    }
+    return score_analysed(s.names, unit_range(prediction), *pred_face, s.gt_unit, s.gt_face,
+                          s.has_source ? &s.source_face : nullptr);
+}
+
+int64_t FrameScorer::analyses() const {
+    return state_->analyses;
+}
 
 std::vector<double> evaluate_frame(const std::vector<std::string>& names,
                                    const torch::Tensor& prediction,
                                    const torch::Tensor& ground_truth,
                                    const std::optional<torch::Tensor>& source) {
-    if (!source)
-        return score_frame(names, prediction, ground_truth, nullptr);
-    const auto source_face = analyse_source(names, *source);
-    return score_frame(names, prediction, ground_truth, &source_face);
+    FrameScorer scorer(names);
+    if (source)
+        scorer.set_source(*source);
+    scorer.set_ground_truth(ground_truth);
+    return scorer.score(prediction);
 }
 
 EvaluationReport evaluate(const std::filesystem::path& prediction,

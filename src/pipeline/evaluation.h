@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,25 @@ EvaluationReport evaluate(const std::filesystem::path& prediction,
                           const std::filesystem::path& ground_truth,
                           const std::optional<std::filesystem::path>& source,
                           const EvaluationOptions& options);
+
+// The metrics of several predictions of one frame, in the order of `names`. The source and the
+// ground truth are analysed (face detection, 468/68 points, embeddings, face-model fit) once when
+// set, each prediction once when scored: the face front end, not the metrics, is the cost, so a
+// benchmark that scores several methods against one truth analyses that truth once. A prediction
+// that is the same tensor as the source or the ground truth reuses its analysis. Images are uint8
+// [H, W, 3]; without a source the identity metrics compare with the ground truth.
+class FrameScorer {
+public:
+    explicit FrameScorer(const std::vector<std::string>& names);  // throws for unknown names
+    void set_source(const torch::Tensor& source);
+    void set_ground_truth(const torch::Tensor& ground_truth);
+    std::vector<double> score(const torch::Tensor& prediction);  // needs the ground truth
+    int64_t analyses() const;  // face analyses run so far (0 when no metric needs a face)
+
+private:
+    struct State;
+    std::shared_ptr<State> state_;
+};
 
 // The metrics of one frame pair (images uint8 [H, W, 3] of equal size), in the order of `names`.
 std::vector<double> evaluate_frame(const std::vector<std::string>& names,
