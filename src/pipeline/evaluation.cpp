@@ -308,8 +308,6 @@ std::vector<double> FrameScorer::score(const torch::Tensor& prediction) {
     const FaceAnalysis* pred_face = &analysed;
     if (s.has_source && prediction.is_same(s.source)) {
         pred_face = &s.source_face;
-    } else if (prediction.is_same(s.gt)) {
-        pred_face = &s.gt_face;
     } else if (s.needs.any) {
         analysed = analyse_face(prediction, s.needs);
         ++s.analyses;

@@ -66,7 +66,9 @@ EvaluationReport evaluate(const std::filesystem::path& prediction,
 // ground truth are analysed (face detection, 468/68 points, embeddings, face-model fit) once when
 // set, each prediction once when scored: the face front end, not the metrics, is the cost, so a
 // benchmark that scores several methods against one truth analyses that truth once. A prediction
-// that is the same tensor as the source or the ground truth reuses its analysis. Images are uint8
+// that is the same tensor as the source (the unchanged-source baseline) reuses the source's
+// analysis; one equal to the ground truth is analysed anew, so that identity tests of the metrics
+// still run the front end twice. Images are uint8
 // [H, W, 3]; without a source the identity metrics compare with the ground truth.
 class FrameScorer {
 public:
