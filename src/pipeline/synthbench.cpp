@@ -13,14 +13,15 @@
 #include "media/image.h"
 #include "pipeline/evaluation.h"
 #include "pipeline/landmark_warp.h"
+#include "pipeline/synthbench_dpe.h"
 
 namespace avatar::pipeline {
 namespace {
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kTasks = {"reenact", "expression_only", "pose_only"};
+// In the order: self-reenactment, cross-identity, expression only, pose only.
+const std::vector<std::string> kTasks = {"self_reenact", "reenact", "expression_only", "pose_only"};
 
-// The model's 468 points of one avatar-face-v1 row, in the image's pixels.
 torch::Tensor points_of(const nlohmann::json& row, const std::string& subject) {
     const auto values = row.get<std::vector<double>>();
     check(static_cast<int64_t>(values.size()) == face::face_layout_size(), subject,
@@ -48,23 +49,41 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
               manifest.contains("pairs"),
           index.string(), "not a synthbench pairs file (layout avatar-face-v1 with a pairs list)");
     for (const auto& m : options.methods)
-        check(m == "source" || m == "warp", "--methods",
-              "unknown method '" + m + "' (source, warp)");
-    for (const auto& m : options.metrics) {
-        const auto& known = evaluation_metrics();
-        check(std::any_of(known.begin(), known.end(),
-                          [&](const MetricInfo& i) { return i.name == m; }),
-              "--metrics", "unknown metric '" + m + "' (see avatar eval --list)");
-    }
+        check(m == "source" || m == "warp" || m == "dpe", "--methods",
+              "unknown method '" + m + "' (source, warp, dpe)");
+    const bool run_dpe =
+        std::find(options.methods.begin(), options.methods.end(), "dpe") != options.methods.end();
+    check(!run_dpe || !options.dpe_weights.empty(), "--methods",
+          "the dpe method needs a DPE generator: pass --dpe-weights W.safetensors");
+    check(options.dpe_motion == "relative" || options.dpe_motion == "absolute", "--dpe-motion",
+          "'" + options.dpe_motion + "' is not one of relative, absolute");
+    const auto dpe_motion = parse_motion_mode(options.dpe_motion);
+    const FrameScorer validated(options.metrics);  // throws for unknown metrics
 
     const auto& pairs = manifest.at("pairs");
     int64_t count = static_cast<int64_t>(pairs.size());
     if (options.max_pairs > 0)
         count = std::min(count, options.max_pairs);
     check(count > 0, index.string(), "holds no pairs");
+    // Self-reenactment needs the self_reenact image of newer pair sets (docs/synthetic-world.md);
+    // an older set is scored on the other tasks.
+    std::vector<std::string> tasks;
+    for (const auto& task : kTasks) {
+        bool present = true;
+        for (int64_t p = 0; p < count; ++p)
+            present = present && pairs[static_cast<size_t>(p)].at("rows").contains(task);
+        if (present)
+            tasks.push_back(task);
+    }
+    std::optional<SynthbenchDpe> dpe;
+    if (run_dpe)
+        // The data set's root holds the drivers' videos (the reference frames of relative mode).
+        dpe.emplace(options.dpe_weights, dpe_motion, pairs_dir.parent_path());
+
     // sums[method][task][metric], counts likewise
-    const size_t nm = options.methods.size(), nt = kTasks.size(), nk = options.metrics.size();
+    const size_t nm = options.methods.size(), nt = tasks.size(), nk = options.metrics.size();
     std::vector<double> sums(nm * nt * nk, 0.0), counts(nm * nt * nk, 0.0);
+    int64_t analyses = 0;
     std::optional<Progress> progress;
     if (options.show_progress)
         progress.emplace("synthbench", count, "pairs");
@@ -74,15 +93,38 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         const auto source = media::read_image(folder / "source.png");
         const auto& rows = pair.at("rows");
         const auto source_points = points_of(rows.at("source"), (folder / "source").string());
+        // One scorer per pair: the source is analysed once for every task and method, each
+        // task's truth once for every method.
+        FrameScorer scorer(options.metrics);
+        scorer.set_source(source);
+        if (dpe)
+            dpe->set_source(source, source_points, (folder / "source.png").string());
+        torch::Tensor driving;  // B at j, read when a method needs it
         for (size_t t = 0; t < nt; ++t) {
-            const auto truth = media::read_image(folder / (kTasks[t] + ".png"));
+            const auto& task = tasks[t];
+            const fs::path truth_path = folder / (task + ".png");
+            const auto truth = media::read_image(truth_path);
+            scorer.set_ground_truth(truth);
+            const auto target_points = points_of(rows.at(task), folder.string());
             for (size_t m = 0; m < nm; ++m) {
+                const auto& method = options.methods[m];
                 torch::Tensor prediction = source;
-                if (options.methods[m] == "warp")
-                    prediction = piecewise_affine_warp(
-                        source, source_points, points_of(rows.at(kTasks[t]), folder.string()),
-                        truth.size(0), truth.size(1));
-                const auto values = evaluate_frame(options.metrics, prediction, truth, source);
+                if (method == "warp") {
+                    prediction = piecewise_affine_warp(source, source_points, target_points,
+                                                       truth.size(0), truth.size(1));
+                } else if (method == "dpe") {
+                    // Self-reenactment is driven by A's own other frame, which is its truth;
+                    // every other task by B's frame.
+                    const bool self = task == "self_reenact";
+                    if (!self && !driving.defined())
+                        driving = media::read_image(folder / "driving.png");
+                    prediction = dpe->predict(
+                        task, self ? truth : driving,
+                        self ? target_points : points_of(rows.at("driving"), folder.string()),
+                        pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
+                        self ? truth_path.string() : (folder / "driving.png").string());
+                }
+                const auto values = scorer.score(prediction);
                 for (size_t k = 0; k < nk; ++k) {
                     if (std::isnan(values[k]))
                         continue;
@@ -91,6 +133,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                 }
             }
         }
+        analyses += scorer.analyses();
         if (progress)
             progress->advance();
     }
@@ -99,9 +142,14 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
 
     SynthbenchReport report;
     report.metrics = options.metrics;
+    report.face_analyses = analyses;
+    if (dpe)
+        report.notes.push_back("dpe: " + options.dpe_weights.string() + " (" +
+                               std::to_string(dpe->size()) + "x" + std::to_string(dpe->size()) +
+                               "), " + options.dpe_motion + " motion");
     for (size_t m = 0; m < nm; ++m)
         for (size_t t = 0; t < nt; ++t) {
-            SynthbenchRow row{options.methods[m], kTasks[t], count, {}};
+            SynthbenchRow row{options.methods[m], tasks[t], count, {}};
             for (size_t k = 0; k < nk; ++k) {
                 const size_t i = (m * nt + t) * nk + k;
                 row.mean.push_back(counts[i] > 0 ? sums[i] / counts[i] : NAN);
@@ -134,6 +182,8 @@ std::string SynthbenchReport::to_markdown() const {
         }
         out << " |\n";
     }
+    for (const auto& note : notes)
+        out << "\n" << note << "\n";
     return out.str();
 }
 
@@ -152,7 +202,10 @@ nlohmann::json SynthbenchReport::to_json() const {
                         {"pairs", row.pairs},
                         {"metrics", values}});
     }
-    return {{"benchmark", "synthbench"}, {"rows", list}};
+    return {{"benchmark", "synthbench"},
+            {"rows", list},
+            {"notes", notes},
+            {"face_analyses", face_analyses}};
 }
 
 }  // namespace avatar::pipeline

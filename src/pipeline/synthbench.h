@@ -2,16 +2,21 @@
 // `avatar benchmark synthbench`: scores methods on the benchmark pairs of the synthetic world
 // (`avatar synth --pairs` / `--preset synthbench-v1`, docs/synthetic-world.md), where the true
 // answer of each edit is known. Tasks, per pair (A = the source identity, B = the driver):
+//   self_reenact     A at another frame of its own motion (driven by that frame; pair sets
+//                    written before this task existed lack it and are scored without it)
 //   reenact          A with B's pose, expression and gaze   (cross-identity reenactment)
 //   expression_only  A's pose, B's expression and gaze
 //   pose_only        B's pose, A's expression and gaze
-// Methods so far are the two baselines every engine must beat:
+// Methods:
 //   source  the unchanged source image
 //   warp    the landmark-driven piecewise-affine warp (pipeline/landmark_warp.h) from the source's
 //           468 points to the target's, both projected from the pairs' true coefficient rows (an
 //           oracle for where the landmarks go; the warp itself knows nothing of faces)
+//   dpe     a DPE generator (--dpe-weights, any size) on crops around the true points, the stage
+//           and paste-back per task (pipeline/synthbench_dpe.h)
 // Metrics are `avatar eval`'s (pipeline/evaluation.h), prediction vs the task's ground truth, the
-// identity metric vs the source image.
+// identity metric vs the source image. Each image is analysed by the face front end once per
+// pair (FrameScorer), however many methods are scored against it.
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -24,7 +29,9 @@ struct SynthbenchOptions {
     std::vector<std::string> metrics = {"psnr",    "ssim", "face_psnr", "csim",
                                         "akd_iod", "aed",  "apd"};
     std::vector<std::string> methods = {"source", "warp"};
-    int64_t max_pairs = 0;  // 0 = all
+    std::filesystem::path dpe_weights;    // needed by the dpe method
+    std::string dpe_motion = "relative";  // relative | absolute (pipeline/portrait_animation.h)
+    int64_t max_pairs = 0;                // 0 = all
     bool show_progress = true;
 };
 
@@ -37,6 +44,8 @@ struct SynthbenchRow {
 struct SynthbenchReport {
     std::vector<std::string> metrics;
     std::vector<SynthbenchRow> rows;  // method-major, then the tasks in the order above
+    std::vector<std::string> notes;   // what a method ran with (the DPE weights and motion)
+    int64_t face_analyses = 0;        // images the face front end analysed, over all pairs
     std::string to_markdown() const;
     nlohmann::json to_json() const;
 };

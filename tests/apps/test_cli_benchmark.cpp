@@ -1,10 +1,21 @@
-// `avatar benchmark synthbench`: the baselines scored on a small synthetic pair set, one row per
-// task and method; bad inputs as one-line errors.
+// `avatar benchmark synthbench`: the baselines and the dpe method (random small weights) scored on
+// a small synthetic pair set, one row per task and method; bad inputs as one-line errors.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <fstream>
+#include <set>
+
 #include "cli_runner.h"
+#include "core/error.h"
+#include "engines/dpe/generator.h"
+#include "face/face_fit.h"
 #include "face/face_fixtures.h"
+#include "face/face_model.h"
+#include "media/image.h"
+#include "nn/state_dict.h"
+#include "pipeline/synthbench_dpe.h"
 #include "scratch_dir.h"
 
 namespace avatar {
@@ -21,7 +32,7 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
     ASSERT_EQ(r.exit_status, 0) << r.output;
     const auto report = nlohmann::json::parse(r.output.substr(r.output.find('{')));
     const auto& rows = report.at("rows");
-    ASSERT_EQ(rows.size(), 6u);  // 2 methods x 3 tasks
+    ASSERT_EQ(rows.size(), 8u);  // 2 methods x 4 tasks (self_reenact, reenact, exp, pose)
     double source_psnr = 0, warp_psnr = 0;
     for (const auto& row : rows) {
         EXPECT_EQ(row.at("pairs").get<int>(), 2);
@@ -39,7 +50,142 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
     EXPECT_NE(missing.output.find("pairs.json"), std::string::npos) << missing.output;
     const auto bad = run_cli("benchmark synthbench " + dir.string() + " --methods dpe");
     EXPECT_NE(bad.exit_status, 0);
-    EXPECT_NE(bad.output.find("dpe"), std::string::npos) << bad.output;
+    EXPECT_NE(bad.output.find("--dpe-weights"), std::string::npos) << bad.output;
+}
+
+// A DPE generator small enough to run in a test, at 32x32, saved as a checkpoint.
+std::filesystem::path tiny_dpe_weights(const std::filesystem::path& dir) {
+    engines::dpe::DPEConfig config;
+    config.size = 32;
+    config.channels = {{4, 12}, {8, 10}, {16, 8}, {32, 8}};
+    torch::manual_seed(3);
+    engines::dpe::Generator generator(config);
+    const auto path = dir / "tiny_dpe.safetensors";
+    nn::save_state(*generator, path);
+    return path;
+}
+
+size_t count_lines(const std::string& text) {
+    size_t lines = 0;
+    for (size_t i = 0; i < text.size(); ++i)
+        lines += text[i] == '\n' || (i + 1 == text.size()) ? 1 : 0;
+    return lines;
+}
+
+TEST(CliBenchmark, SynthbenchRunsDpeOnEveryTask) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto root = testing::fresh_dir("cli_benchmark", "synthbench_dpe");
+    const auto dir = root / "set";
+    const auto made = run_cli("-q synth -o " + dir.string() +
+                              " --identities 2 --frames 4 --size 96 --seed 7 --pairs 2");
+    ASSERT_EQ(made.exit_status, 0) << made.output;
+    const auto weights = tiny_dpe_weights(root);
+    for (const std::string motion : {"relative", "absolute"}) {
+        const auto r = run_cli("--json benchmark synthbench " + dir.string() +
+                               " --methods source,warp,dpe --metrics psnr,ssim --dpe-weights " +
+                               weights.string() + " --dpe-motion " + motion);
+        ASSERT_EQ(r.exit_status, 0) << r.output;
+        const auto report = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+        const auto& rows = report.at("rows");
+        ASSERT_EQ(rows.size(), 12u);  // 3 methods x 4 tasks
+        std::set<std::string> dpe_tasks;
+        for (const auto& row : rows) {
+            EXPECT_EQ(row.at("pairs").get<int>(), 2);
+            if (row.at("method") != "dpe")
+                continue;
+            dpe_tasks.insert(row.at("task").get<std::string>());
+            for (const char* metric : {"psnr", "ssim"}) {
+                const auto& v = row.at("metrics").at(metric);
+                ASSERT_TRUE(v.is_number()) << row.dump();
+                EXPECT_TRUE(std::isfinite(v.get<double>())) << row.dump();
+            }
+            // Random weights render noise into the crop: not the source, not the truth.
+            EXPECT_LT(row.at("metrics").at("ssim").get<double>(), 0.999) << row.dump();
+        }
+        EXPECT_EQ(dpe_tasks, (std::set<std::string>{"self_reenact", "reenact", "expression_only",
+                                                    "pose_only"}));
+        EXPECT_NE(report.at("notes").dump().find(motion), std::string::npos);
+    }
+
+    // Errors are one line naming what is at fault.
+    const auto no_weights = run_cli("benchmark synthbench " + dir.string() + " --methods dpe");
+    EXPECT_NE(no_weights.exit_status, 0);
+    EXPECT_NE(no_weights.output.find("--dpe-weights"), std::string::npos) << no_weights.output;
+    EXPECT_EQ(count_lines(no_weights.output), 1u) << no_weights.output;
+    const auto missing_path = (root / "no_such.safetensors").string();
+    const auto missing = run_cli("benchmark synthbench " + dir.string() +
+                                 " --methods dpe --dpe-weights " + missing_path);
+    EXPECT_NE(missing.exit_status, 0);
+    EXPECT_NE(missing.output.find(missing_path), std::string::npos) << missing.output;
+    EXPECT_EQ(count_lines(missing.output), 1u) << missing.output;
+    const auto not_dpe = (dir / "pairs" / "pair_0000" / "source.png").string();
+    const auto wrong =
+        run_cli("benchmark synthbench " + dir.string() + " --methods dpe --dpe-weights " + not_dpe);
+    EXPECT_NE(wrong.exit_status, 0);
+    EXPECT_NE(wrong.output.find(not_dpe), std::string::npos) << wrong.output;
+    EXPECT_EQ(count_lines(wrong.output), 1u) << wrong.output;
+    const auto bad_motion =
+        run_cli("benchmark synthbench " + dir.string() +
+                " --methods dpe --dpe-motion sideways --dpe-weights " + weights.string());
+    EXPECT_NE(bad_motion.exit_status, 0);
+    EXPECT_NE(bad_motion.output.find("--dpe-motion"), std::string::npos) << bad_motion.output;
+}
+
+// The paste-back of the dpe method: an expression edit replaces only the face region, so the
+// source is untouched away from the face; a pose or full edit replaces the whole crop.
+TEST(SynthbenchDpe, ExpressionEditsPasteOnlyTheFace) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto root = testing::fresh_dir("cli_benchmark", "synthbench_dpe_paste");
+    const auto dir = root / "set";
+    const auto made = run_cli("-q synth -o " + dir.string() +
+                              " --identities 2 --frames 3 --size 128 --seed 11 --pairs 1");
+    ASSERT_EQ(made.exit_status, 0) << made.output;
+    std::ifstream in(dir / "pairs" / "pairs.json");
+    nlohmann::json manifest;
+    in >> manifest;
+    const auto& pair = manifest.at("pairs").at(0);
+    const auto folder = dir / "pairs" / pair.at("folder").get<std::string>();
+    const auto points = [&](const char* name) {
+        const auto c = face::unpack_face_coefficients(
+            torch::tensor(pair.at("rows").at(name).get<std::vector<double>>(), torch::kFloat64));
+        return face::project_face(c.pose.unsqueeze(0), c.identity, c.expression.unsqueeze(0))[0];
+    };
+    const auto source = media::read_image(folder / "source.png");
+    const auto driving = media::read_image(folder / "driving.png");
+    pipeline::SynthbenchDpe dpe(tiny_dpe_weights(root), pipeline::MotionMode::kAbsolute, dir);
+    EXPECT_EQ(dpe.size(), 32);
+    dpe.set_source(source, points("source"), "source.png");
+    const int64_t b = pair.at("identity_b").get<int64_t>();
+    const auto exp = dpe.predict("expression_only", driving, points("driving"), b, "driving.png");
+    const auto pose = dpe.predict("pose_only", driving, points("driving"), b, "driving.png");
+    ASSERT_EQ(exp.sizes(), source.sizes());
+    ASSERT_EQ(pose.sizes(), source.sizes());
+
+    // Outside the face's box grown by the region's growth and blur (6 % + 3 x 3 % of the crop
+    // side, the crop 1.7 x the face), the expression edit leaves the source exactly.
+    const auto xy = points("source").slice(1, 0, 2);
+    const auto lo = std::get<0>(xy.min(0)), hi = std::get<0>(xy.max(0));
+    const double side = 1.7 * (hi - lo).max().item<double>();
+    const double margin = 0.15 * side + 2;
+    auto outside = torch::ones({source.size(0), source.size(1)}, torch::kBool);
+    const auto clampi = [&](double v) {
+        return std::max<int64_t>(0, std::min<int64_t>(source.size(0), std::lround(v)));
+    };
+    const int64_t x0 = clampi(lo[0].item<double>() - margin),
+                  x1 = clampi(hi[0].item<double>() + margin);
+    const int64_t y0 = clampi(lo[1].item<double>() - margin),
+                  y1 = clampi(hi[1].item<double>() + margin);
+    outside.slice(0, y0, y1).slice(1, x0, x1).fill_(false);
+    ASSERT_GT(outside.sum().item<int64_t>(), 0);
+    const auto changed = [&](const torch::Tensor& image) {
+        return (image.to(torch::kInt32) - source.to(torch::kInt32)).abs().amax(2) > 0;
+    };
+    EXPECT_EQ((changed(exp) & outside).sum().item<int64_t>(), 0);
+    EXPECT_GT(changed(exp).sum().item<int64_t>(), 0);  // the face itself was replaced
+    // The pose edit pastes the whole crop, beyond the face region.
+    EXPECT_GT((changed(pose) & outside).sum().item<int64_t>(), 0);
+
+    EXPECT_THROW(dpe.predict("sideways", driving, points("driving"), b, "driving.png"), Error);
 }
 
 }  // namespace

@@ -15,6 +15,8 @@ struct SynthbenchCliOptions {
     std::string metrics;
     std::string methods;
     std::string output;
+    std::string dpe_weights;
+    std::string dpe_motion = "relative";
     int64_t max_pairs = 0;
 };
 
@@ -24,6 +26,10 @@ int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOpti
         run.metrics = split_comma_list(options.metrics);
     if (!options.methods.empty())
         run.methods = split_comma_list(options.methods);
+    else if (!options.dpe_weights.empty())
+        run.methods.push_back("dpe");  // weights given: score the engine beside the baselines
+    run.dpe_weights = options.dpe_weights;
+    run.dpe_motion = options.dpe_motion;
     run.max_pairs = options.max_pairs;
     run.show_progress = !global.quiet && !global.json;
     const auto report = pipeline::run_synthbench(options.dir, run);
@@ -44,15 +50,26 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
     auto* cmd = benchmark->add_subcommand(
         "synthbench",
         "Score methods on the benchmark pairs of the synthetic world (make them with `avatar "
-        "synth -o DIR --preset synthbench-v1`): per task (reenact = cross-identity reenactment, "
-        "expression_only, pose_only) and method, the mean of each metric against the true "
-        "answer. Methods: source (the unchanged source image) and warp (the landmark-driven "
-        "piecewise-affine warp), the baselines every engine must beat.");
+        "synth -o DIR --preset synthbench-v1`): per task (self_reenact, reenact = cross-identity "
+        "reenactment, expression_only, pose_only) and method, the mean of each metric against "
+        "the true answer. Methods: source (the unchanged source image) and warp (the "
+        "landmark-driven piecewise-affine warp), the baselines every engine must beat, and dpe "
+        "(a DPE generator given by --dpe-weights, on crops around the true landmarks, pasted "
+        "back into the source frame).");
     cmd->add_option("DIR", options->dir, "Data set folder (with pairs/pairs.json)")->required();
     cmd->add_option("--metrics", options->metrics,
                     "Comma-separated metrics of `avatar eval --list` (default "
                     "psnr,ssim,face_psnr,csim,akd_iod,aed,apd)");
-    cmd->add_option("--methods", options->methods, "Comma-separated methods (default source,warp)");
+    cmd->add_option("--methods", options->methods,
+                    "Comma-separated methods: source, warp, dpe (default source,warp, plus dpe "
+                    "when --dpe-weights is given)");
+    cmd->add_option("--dpe-weights", options->dpe_weights,
+                    "DPE generator weights for the dpe method (.safetensors in the official "
+                    "layout, any size: the crops are made at the weights' size)");
+    cmd->add_option("--dpe-motion", options->dpe_motion,
+                    "DPE motion: relative (the source's own motion plus the driving change since "
+                    "the driver's first video frame) or absolute (the driving frame's motion)")
+        ->capture_default_str();
     cmd->add_option("--max-pairs", options->max_pairs, "Score at most this many pairs")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("-o,--output", options->output, "Also write the table to this file");

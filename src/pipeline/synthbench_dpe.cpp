@@ -1,0 +1,147 @@
+#include "pipeline/synthbench_dpe.h"
+
+#include <array>
+#include <fstream>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "media/frame_source.h"
+#include "media/motion_file.h"
+
+namespace avatar::pipeline {
+namespace {
+namespace fs = std::filesystem;
+namespace dpe = engines::dpe;
+
+// The extent (x0, y0, x1, y1) of points [N, 2+] in pixels: the box the tracker would give from
+// FaceMesh's points, here from the true ones.
+std::array<double, 4> points_box(const torch::Tensor& points) {
+    const auto xy = points.slice(1, 0, 2).to(torch::kFloat64);
+    const auto lo = std::get<0>(xy.min(0)), hi = std::get<0>(xy.max(0));
+    return {lo[0].item<double>(), lo[1].item<double>(), hi[0].item<double>(), hi[1].item<double>()};
+}
+
+// Runs `work`, turning a LibTorch or other failure into an Error naming `subject` (the file whose
+// image was being processed), so the CLI prints one line that says where it happened.
+template <typename Work>
+auto naming(const std::string& subject, Work&& work) {
+    try {
+        return work();
+    } catch (const Error&) {
+        throw;
+    } catch (const std::exception& e) {
+        std::string what = e.what();
+        // LibTorch appends a C++ stack trace after the first line; the first line is the message.
+        what = what.substr(0, what.find('\n'));
+        throw Error(subject, "DPE failed: " + what);
+    }
+}
+
+}  // namespace
+
+dpe::Stage synthbench_dpe_stage(const std::string& task) {
+    if (task == "expression_only")
+        return dpe::Stage::kExpression;
+    if (task == "pose_only")
+        return dpe::Stage::kPose;
+    check(task == "reenact" || task == "self_reenact", task, "not a synthbench task");
+    return dpe::Stage::kBoth;
+}
+
+SynthbenchDpe::SynthbenchDpe(const fs::path& weights, MotionMode mode, fs::path dataset_root)
+    : weights_(weights), dataset_root_(std::move(dataset_root)), mode_(mode) {
+    check(fs::is_regular_file(weights_), weights_.string(), "not found (--dpe-weights)");
+    generator_ = naming(weights_.string(), [&] {
+        const auto file = SafetensorsFile::open(weights_);
+        return dpe::load_dpe_generator(file);
+    });
+    generator_->eval();
+    device_ = generator_->parameters().front().device();
+}
+
+int SynthbenchDpe::size() const {
+    return static_cast<int>(generator_->config().size);
+}
+
+torch::Tensor SynthbenchDpe::crop_motion(const torch::Tensor& image,
+                                         const face::CropTransform& crop) {
+    torch::NoGradGuard no_grad;
+    return generator_->motion(crop_input(image, crop).to(device_));
+}
+
+void SynthbenchDpe::set_source(const torch::Tensor& image, const torch::Tensor& points,
+                               const std::string& name) {
+    naming(name, [&] {
+        torch::NoGradGuard no_grad;
+        source_image_ = image;
+        source_points_ = points;
+        source_crop_ = face_crop(points_box(points), size());
+        source_ = generator_->encode(crop_input(image, source_crop_).to(device_));
+        // From the code just computed, as DpeAnimator::set_source: motion() would encode again.
+        source_motion_ = generator_->directions(generator_->alpha(source_.wa));
+        return 0;
+    });
+}
+
+const torch::Tensor& SynthbenchDpe::reference_motion(int64_t identity) {
+    const auto known = references_.find(identity);
+    if (known != references_.end())
+        return known->second;
+    const fs::path manifest_path = dataset_root_ / "synth.json";
+    std::ifstream in(manifest_path);
+    check(in.good(), manifest_path.string(),
+          "not found: relative motion takes its reference from the driver's own video in the "
+          "data set (or pass --dpe-motion absolute)");
+    nlohmann::json manifest;
+    try {
+        in >> manifest;
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(manifest_path.string(), std::string("not valid JSON: ") + e.what());
+    }
+    const auto& items = manifest.at("items");
+    check(identity >= 0 && identity < static_cast<int64_t>(items.size()), manifest_path.string(),
+          "has no identity " + std::to_string(identity));
+    const auto& item = items[static_cast<size_t>(identity)];
+    const fs::path video = dataset_root_ / item.at("video").get<std::string>();
+    const fs::path motion_path = dataset_root_ / item.at("motion").get<std::string>();
+    // The first frame and the box of its true points (the motion file's box channel is the
+    // extent of the rendered 468 points, the same box points_box gives).
+    media::FrameSource frames(video, 1);
+    const auto first = frames.next();
+    check(first.has_value(), video.string(), "no frames");
+    const auto motion = media::read_motion(motion_path);
+    const auto box_channel = motion.channels.find(media::channel::kBox);
+    check(box_channel != motion.channels.end(), motion_path.string(), "has no box channel");
+    const auto b = box_channel->second[0].to(torch::kFloat64);
+    const std::array<double, 4> box = {b[0].item<double>(), b[1].item<double>(),
+                                       b[2].item<double>(), b[3].item<double>()};
+    auto d = naming(video.string(), [&] { return crop_motion(*first, face_crop(box, size())); });
+    return references_.emplace(identity, d).first->second;
+}
+
+torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tensor& driving,
+                                     const torch::Tensor& driving_points, int64_t driver_identity,
+                                     const std::string& name) {
+    check(source_.wa.defined(), "SynthbenchDpe", "no source (set_source)");
+    const auto stage = synthbench_dpe_stage(task);
+    const auto d = naming(
+        name, [&] { return crop_motion(driving, face_crop(points_box(driving_points), size())); });
+    const auto motion = mode_ == MotionMode::kAbsolute
+                            ? d
+                            : relative_motion(source_motion_, d, reference_motion(driver_identity));
+    return naming(name, [&] {
+        torch::NoGradGuard no_grad;
+        const auto rendered = generator_->render(source_, motion, stage);
+        // An expression edit leaves the head where it is: only the face is replaced, hair, neck
+        // and background stay the source's exactly (PasteRegion::kAuto for exp).
+        const auto region = stage == dpe::Stage::kExpression
+                                ? face_region_mask(source_points_, source_crop_)
+                                : torch::Tensor();
+        return paste_crop(source_image_, rendered, source_crop_, PasteOptions{}, region);
+    });
+}
+
+}  // namespace avatar::pipeline
