@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "face/canonical_face.h"
 #include "face/face_model.h"
+#include "synth/mesh_annotations.h"
 #include "synth/random.h"
 
 namespace avatar::synth {
@@ -19,23 +20,13 @@ constexpr double kPi = 3.14159265358979323846;
 
 // ---- mesh annotations (MediaPipe vertex ids; MESH_ANNOTATIONS of facemeshcoords.ts) ------------
 
-// The face mesh's only boundary loop (its silhouette), in order.
-constexpr std::array<int, 36> kSilhouette = {
-    356, 389, 251, 284, 332, 297, 338, 10,  109, 67,  103, 54,  21,  162, 127, 234, 93,  132,
-    58,  172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454};
-// Inner lip loop: upper inner lip from the right corner 78 to the left corner 308, then the lower.
-constexpr std::array<int, 20> kInnerLips = {78,  191, 80,  81,  82,  13, 312, 311, 310, 415,
-                                            308, 324, 318, 402, 317, 14, 87,  178, 88,  95};
-constexpr std::array<int, 20> kOuterLips = {61,  185, 40,  39,  37,  0,  267, 269, 270, 409,
-                                            291, 375, 321, 405, 314, 17, 84,  181, 91,  146};
-// Eye contours, ring 0 (the lid margins), as loops. Right eye (x < 0), then left (x > 0).
-constexpr std::array<int, 16> kRightEye = {33,  7,   163, 144, 145, 153, 154, 155,
-                                           133, 173, 157, 158, 159, 160, 161, 246};
-constexpr std::array<int, 16> kLeftEye = {263, 249, 390, 373, 374, 380, 381, 382,
-                                          362, 398, 384, 385, 386, 387, 388, 466};
-// Brows: upper line then the lower line reversed = a closed polygon.
-constexpr std::array<int, 10> kRightBrow = {70, 63, 105, 66, 107, 55, 65, 52, 53, 46};
-constexpr std::array<int, 10> kLeftBrow = {300, 293, 334, 296, 336, 285, 295, 282, 283, 276};
+using mesh::kInnerLips;
+using mesh::kLeftBrow;
+using mesh::kLeftEye;
+using mesh::kOuterLips;
+using mesh::kRightBrow;
+using mesh::kRightEye;
+using mesh::kSilhouette;
 
 // Tessellation of the procedural parts.
 constexpr int kShellRings = 14;  // rings from the silhouette to the back pole
@@ -201,6 +192,37 @@ double hairline(int style, double azimuth_deg) {
     return kHairlines[style][i] + s * (kHairlines[style][i + 1] - kHairlines[style][i]);
 }
 
+// The appearance's photographic background: its crop resized (area-averaged when shrinking, so
+// a large photo does not alias) to width x height, float RGB in [0, 1], row-major.
+std::vector<float> photo_background(const Appearance& a, int width, int height) {
+    const auto& image = a.background_image;
+    avatar::check(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == torch::kUInt8 &&
+                      image.size(0) >= 1 && image.size(1) >= 1,
+                  "head renderer", "the background image must be uint8 [H, W, 3]");
+    const float* c = a.background_crop;
+    avatar::check(std::isfinite(c[0]) && std::isfinite(c[1]) && std::isfinite(c[2]) &&
+                      std::isfinite(c[3]) && c[0] >= 0.0f && c[1] >= 0.0f && c[2] <= 1.0f &&
+                      c[3] <= 1.0f && c[0] < c[2] && c[1] < c[3],
+                  "head renderer", "the background crop must lie inside [0, 1] and be non-empty");
+    const int64_t H = image.size(0), W = image.size(1);
+    const auto x0 = std::min<int64_t>(W - 1, std::llround(c[0] * W));
+    const auto y0 = std::min<int64_t>(H - 1, std::llround(c[1] * H));
+    const auto x1 = std::max<int64_t>(x0 + 1, std::llround(c[2] * W));
+    const auto y1 = std::max<int64_t>(y0 + 1, std::llround(c[3] * H));
+    auto crop = image.narrow(0, y0, y1 - y0).narrow(1, x0, x1 - x0);
+    if (a.background_mirror)
+        crop = crop.flip({1});
+    auto x = crop.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32) / 255.0f;
+    namespace F = torch::nn::functional;
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{height, width})
+                              .mode(torch::kBilinear)
+                              .align_corners(false)
+                              .antialias(true));
+    x = x[0].permute({1, 2, 0}).clamp(0.0f, 1.0f).contiguous();
+    return std::vector<float>(x.data_ptr<float>(), x.data_ptr<float>() + x.numel());
+}
+
 }  // namespace
 
 const std::vector<std::string>& label_names() {
@@ -360,9 +382,16 @@ HeadRenderer::HeadRenderer(const Appearance& appearance, const HeadRenderOptions
     const uint64_t seed = appearance.noise_seed;
     const float* skin = appearance.skin;
 
-    // Skin texture in the canonical UV space: rasterize the face in UV space with the canonical
-    // positions as "colours" (a position map), then paint each texel from its 3D position.
-    {
+    if (appearance.face_texture) {
+        const Texture& t = *appearance.face_texture;
+        avatar::check(t.width >= 2 && t.height >= 2 &&
+                          t.rgb.size() == static_cast<size_t>(t.width) * t.height * 3,
+                      "head renderer", "the appearance's face texture is empty or malformed");
+        skin_texture_ = t;
+    } else {
+        // Skin texture in the canonical UV space: rasterize the face in UV space with the
+        // canonical positions as "colours" (a position map), then paint each texel from its 3D
+        // position.
         const int size = 256;
         std::vector<float> screen(468 * 3);
         for (int i = 0; i < 468; ++i) {
@@ -465,8 +494,10 @@ HeadRenderer::HeadRenderer(const Appearance& appearance, const HeadRenderOptions
             }
     }
 
-    // Background: a vertical gradient with soft low-frequency blotches, fixed per identity.
-    {
+    if (appearance.background_image.defined()) {
+        background_ = photo_background(appearance, options.width, options.height);
+    } else {
+        // Background: a vertical gradient with soft low-frequency blotches, fixed per identity.
         const int W = options.width, H = options.height;
         background_.resize(static_cast<size_t>(W) * static_cast<size_t>(H) * 3);
         for (int y = 0; y < H; ++y)

@@ -24,7 +24,10 @@
 // Camera: weak perspective exactly as the layout says (camera_distance_cm = 0), or a pinhole at
 // camera_distance_cm from the model origin with focal = scale * distance, which agrees with the
 // layout at the origin's depth.
+#include <torch/torch.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -71,6 +74,17 @@ struct Appearance {
     float ambient = 0.45f;
     float diffuse = 0.65f;
     uint64_t noise_seed = 1;  // skin, hair and background patterns
+    // A face texture in the canonical UV space (e.g. a photo unwrapped by synth/photo_texture.h)
+    // used instead of the procedural skin texture; `skin` should then be its mean skin colour,
+    // since the head shell, ears and neck are painted with `skin` and meet the texture at the
+    // face's silhouette. Shared, never modified.
+    std::shared_ptr<const Texture> face_texture;
+    // A photographic background instead of the procedural gradient: uint8 [H, W, 3] RGB, of
+    // which the crop (x0, y0, x1, y1, fractions of the width and height) is resized to the frame
+    // (mirrored left-right when background_mirror). Undefined = the procedural gradient.
+    torch::Tensor background_image;
+    float background_crop[4] = {0.0f, 0.0f, 1.0f, 1.0f};
+    bool background_mirror = false;
 };
 
 // A random but plausible appearance (skin tones from light to dark, hair colours and styles,
