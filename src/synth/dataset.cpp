@@ -25,7 +25,11 @@ namespace avatar::synth {
 namespace {
 namespace fs = std::filesystem;
 
+// `version` changes only when a reader of the previous version would misread a set; additions
+// that such a reader can ignore raise `revision` (2: masks and labels of the pair images, photo
+// textures and backgrounds).
 constexpr int kDatasetVersion = 1;
+constexpr int kDatasetRevision = 2;
 
 void check_options(const DatasetOptions& o) {
     avatar::check(o.identities >= 1 && o.identities <= 100000, "--identities",
@@ -67,10 +71,11 @@ std::string rgb_text(const float* c) {
 
 // One identity: render every frame into the video and collect the per-frame channels.
 void write_identity(const fs::path& folder, int index, uint64_t appearance_seed,
-                    uint64_t motion_seed, const DatasetOptions& o,
+                    uint64_t motion_seed, const DatasetOptions& o, const AppearanceSources& sources,
                     const std::function<void()>& on_frame) {
     fs::create_directories(folder);
-    const auto appearance = random_appearance(appearance_seed);
+    std::vector<std::pair<std::string, std::string>> looks;
+    const auto appearance = sources.appearance(index, appearance_seed, 1.0, &looks);
     HeadRenderOptions render_options;
     render_options.width = render_options.height = o.size;
     render_options.supersample = o.supersample;
@@ -168,18 +173,30 @@ void write_identity(const fs::path& folder, int index, uint64_t appearance_seed,
         {"hair_rgb", rgb_text(appearance.hair)},
         {"iris_rgb", rgb_text(appearance.iris)},
     };
+    for (const auto& [key, value] : looks)
+        motion.attributes[key] = value;
     media::write_motion(folder / "motion.safetensors", motion);
 }
 
-void save_png(const fs::path& path, const RenderOutput& out) {
+// One pair image: NAME.png (the frame), NAME_mask.png (coverage x 255) and NAME_labels.png
+// (face-part label values, grey).
+void save_pair_image(const fs::path& dir, const std::string& name, const RenderOutput& out) {
     auto t = torch::from_blob(const_cast<float*>(out.rgb.data()), {out.height, out.width, 3},
                               torch::kFloat32);
-    media::write_image(path, (t * 255.0f).round().clamp(0, 255).to(torch::kUInt8));
+    media::write_image(dir / (name + ".png"), (t * 255.0f).round().clamp(0, 255).to(torch::kUInt8));
+    auto m = torch::from_blob(const_cast<float*>(out.mask.data()), {out.height, out.width},
+                              torch::kFloat32);
+    media::write_image(dir / (name + "_mask.png"),
+                       (m * 255.0f).round().clamp(0, 255).to(torch::kUInt8));
+    auto l = torch::from_blob(const_cast<uint8_t*>(out.label.data()), {out.height, out.width},
+                              torch::kUInt8);
+    media::write_image(dir / (name + "_labels.png"), l.clone());
 }
 
 // The benchmark pairs (DatasetOptions::pairs).
 nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& appearance_seeds,
-                           const std::vector<uint64_t>& motion_seeds, const DatasetOptions& o) {
+                           const std::vector<uint64_t>& motion_seeds, const DatasetOptions& o,
+                           const AppearanceSources& sources) {
     fs::create_directories(folder);
     const int64_t D = face::face_layout_size();
     const int64_t K = face::face_model().identity_count();
@@ -235,18 +252,18 @@ nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& 
         fs::create_directories(dir);
         nlohmann::json images;
         {
-            HeadRenderer head(random_appearance(appearance_seeds[static_cast<size_t>(a)]),
+            HeadRenderer head(sources.appearance(a, appearance_seeds[static_cast<size_t>(a)], 1.0),
                               render_options);
             for (const auto& [target, row] : targets) {
                 head.render(row.data(), out);
-                save_png(dir / (std::string(target) + ".png"), out);
+                save_pair_image(dir, target, out);
                 images[target] = row;
             }
         }
-        HeadRenderer driver(random_appearance(appearance_seeds[static_cast<size_t>(b)]),
+        HeadRenderer driver(sources.appearance(b, appearance_seeds[static_cast<size_t>(b)], 1.0),
                             render_options);
         driver.render(rb.data(), out);
-        save_png(dir / "driving.png", out);
+        save_pair_image(dir, "driving", out);
         images["driving"] = rb;
         list.push_back({{"folder", name},
                         {"identity_a", a},
@@ -273,6 +290,7 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
     fs::remove_all(partial, ec);
     try {
         fs::create_directories(partial);
+        const auto sources = AppearanceSources::load(o.photo_textures, o.backgrounds);
         Random seeds(o.seed);
         nlohmann::json ids = nlohmann::json::array();
         std::vector<uint64_t> appearance_seeds, motion_seeds;
@@ -283,23 +301,35 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
             motion_seeds.push_back(motion_seed);
             char name[32];
             std::snprintf(name, sizeof(name), "identity_%04d", i);
-            write_identity(partial / name, i, appearance_seed, motion_seed, o, on_frame);
+            write_identity(partial / name, i, appearance_seed, motion_seed, o, sources, on_frame);
             ids.push_back({{"folder", name},
                            {"video", std::string(name) + "/video.mp4"},
                            {"motion", std::string(name) + "/motion.safetensors"}});
         }
         nlohmann::json pairs = nlohmann::json::array();
         if (o.pairs > 0) {
-            pairs = write_pairs(partial / "pairs", appearance_seeds, motion_seeds, o);
+            pairs = write_pairs(partial / "pairs", appearance_seeds, motion_seeds, o, sources);
             const std::string text =
                 nlohmann::json({{"layout", face::kFaceLayoutName}, {"pairs", pairs}}).dump(1) +
                 "\n";
             write_file_atomic(partial / "pairs" / "pairs.json", text.data(), text.size());
         }
+        nlohmann::json photo_faces = nlohmann::json::array();
+        for (const auto& f : sources.faces)
+            photo_faces.push_back({{"source", f.source},
+                                   {"face", f.face},
+                                   {"face_size_px", f.face_size_px},
+                                   {"fit_rms_px", f.fit_rms_px},
+                                   {"observed_fraction", f.unwrapped.observed_fraction},
+                                   {"mirrored_fraction", f.unwrapped.mirrored_fraction}});
         const nlohmann::json manifest = {{"format", "avatar-synth"},
                                          {"name", o.name},
                                          {"pairs", o.pairs},
                                          {"version", kDatasetVersion},
+                                         {"revision", kDatasetRevision},
+                                         {"pair_maps", o.pairs > 0},
+                                         {"photo_textures", photo_faces},
+                                         {"backgrounds", sources.background_names},
                                          {"seed", std::to_string(o.seed)},
                                          {"identities", o.identities},
                                          {"frames", o.frames},
@@ -375,7 +405,57 @@ DatasetOptions synthbench_v1() {
     return o;
 }
 
+AppearanceSources AppearanceSources::load(const std::vector<std::string>& photo_textures,
+                                          const std::vector<std::string>& backgrounds) {
+    AppearanceSources s;
+    if (!photo_textures.empty())
+        s.faces = unwrap_photo_files(list_image_files(photo_textures, "--photo-textures"),
+                                     "--photo-textures");
+    if (!backgrounds.empty())
+        for (const auto& f : list_image_files(backgrounds, "--backgrounds")) {
+            s.backgrounds.push_back(media::read_image(f));
+            s.background_names.push_back(f.filename().string());
+        }
+    return s;
+}
+
+Appearance AppearanceSources::appearance(
+    int64_t identity, uint64_t seed, double aspect,
+    std::vector<std::pair<std::string, std::string>>* describe) const {
+    Appearance a;
+    if (faces.empty()) {
+        a = random_appearance(seed);
+        if (describe)
+            describe->push_back({"texture", "procedural"});
+    } else {
+        const auto& f = faces[static_cast<size_t>(identity % static_cast<int64_t>(faces.size()))];
+        a = photo_appearance(f.unwrapped, seed);
+        if (describe)
+            describe->push_back(
+                {"texture", "photo " + f.source + " face " + std::to_string(f.face)});
+    }
+    if (backgrounds.empty()) {
+        if (describe)
+            describe->push_back({"background", "procedural"});
+    } else {
+        const size_t chosen = choose_background(backgrounds, seed, aspect, a);
+        if (describe) {
+            char crop[96];
+            std::snprintf(crop, sizeof(crop), " crop %.4f %.4f %.4f %.4f%s", a.background_crop[0],
+                          a.background_crop[1], a.background_crop[2], a.background_crop[3],
+                          a.background_mirror ? " mirrored" : "");
+            describe->push_back({"background", "photo " + background_names[chosen] + crop});
+        }
+    }
+    return a;
+}
+
 void write_contact_sheet(const fs::path& png, uint64_t seed, int identities, int tile) {
+    write_contact_sheet(png, seed, identities, tile, AppearanceSources{});
+}
+
+void write_contact_sheet(const fs::path& png, uint64_t seed, int identities, int tile,
+                         const AppearanceSources& sources) {
     avatar::check(identities >= 1 && identities <= 256, "--identities",
                   "must be 1..256 for a contact sheet");
     avatar::check(tile >= 32 && tile <= 1024 && tile % 2 == 0, "--size",
@@ -407,7 +487,7 @@ void write_contact_sheet(const fs::path& png, uint64_t seed, int identities, int
         const uint64_t motion_seed = seeds.next_u64();
         HeadRenderOptions options;
         options.width = options.height = tile;
-        HeadRenderer head(random_appearance(appearance_seed), options);
+        HeadRenderer head(sources.appearance(i, appearance_seed, 1.0), options);
         MotionOptions motion;
         motion.width = motion.height = tile;
         const auto first = generate_motion(motion_seed, 1, motion);

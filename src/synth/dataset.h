@@ -7,7 +7,8 @@
 //   DIR/synth.json                       manifest: format "avatar-synth", version, options, files,
 //                                        label names
 //   DIR/identity_NNNN/video.mp4          H.264, size x size, `fps`
-//   DIR/pairs/...                        with options.pairs > 0 (below)
+//   DIR/pairs/...                        with options.pairs > 0 (below; each image with a
+//                                        coverage mask and a label map, revision 2)
 //   DIR/identity_NNNN/motion.safetensors avatar-motion v1 (docs/motion-format.md), layout
 //                                        avatar-face-v1: channels pose, identity, expression,
 //                                        gaze, coefficients, landmarks468, landmarks68, box,
@@ -28,7 +29,11 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <utility>
+
 #include "media/motion_file.h"
+#include "synth/head.h"
+#include "synth/photo_texture.h"
 
 namespace avatar::synth {
 
@@ -55,6 +60,32 @@ struct DatasetOptions {
     // file, so that training can read frames without decoding the video (3 x S² bytes a frame).
     bool raw_frames = false;
     std::string name;  // recorded in synth.json ("synthbench-v1" for the preset below)
+    // Photo textures (synth/photo_texture.h): images (files, folders, or "faceapi-demo") whose
+    // faces are unwrapped once; identity i then wears usable face (i mod count), augmented from
+    // its appearance seed. Empty = the procedural skin.
+    std::vector<std::string> photo_textures;
+    // Photographic backgrounds (files or folders): identity i gets a random crop of one, drawn
+    // from its appearance seed. Empty = the procedural gradient.
+    std::vector<std::string> backgrounds;
+};
+
+// The photo textures and backgrounds of a data set, loaded once and shared by every identity.
+struct AppearanceSources {
+    std::vector<PhotoFace> faces;
+    std::vector<std::string> background_names;
+    std::vector<torch::Tensor> backgrounds;  // uint8 [H, W, 3]
+
+    // Unwraps the faces of `photo_textures` and reads `backgrounds` (DatasetOptions); empty
+    // lists load nothing. Throws avatar::Error naming the option at fault.
+    static AppearanceSources load(const std::vector<std::string>& photo_textures,
+                                  const std::vector<std::string>& backgrounds);
+    // Identity `identity`'s look: random_appearance(seed), or photo_appearance of face
+    // (identity mod count) when there are faces; then a background crop when there are
+    // backgrounds. `describe` (optional) receives the sources: {"texture", ...}, {"background",
+    // ...} attribute pairs for the motion file.
+    Appearance appearance(
+        int64_t identity, uint64_t seed, double aspect,
+        std::vector<std::pair<std::string, std::string>>* describe = nullptr) const;
 };
 
 // synthbench v1, the fixed benchmark set: 20 identities x 100 frames at 256x256, 25 fps, seed
@@ -90,5 +121,8 @@ private:
 // coefficients' identity part from its motion seed) x 4 expressions (neutral, smile, open mouth,
 // surprise) x 3 poses (yaw -35, 0, +35 degrees), each tile `tile` x `tile` pixels.
 void write_contact_sheet(const std::filesystem::path& png, uint64_t seed, int identities, int tile);
+// The same with photo textures and backgrounds (identity i's look as in write_dataset).
+void write_contact_sheet(const std::filesystem::path& png, uint64_t seed, int identities, int tile,
+                         const AppearanceSources& sources);
 
 }  // namespace avatar::synth

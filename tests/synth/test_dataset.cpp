@@ -11,6 +11,7 @@
 #include "core/files.h"
 #include "face/face_fixtures.h"
 #include "face/face_model.h"
+#include "media/image.h"
 #include "media/motion_file.h"
 #include "media/video_reader.h"
 #include "scratch_dir.h"
@@ -36,6 +37,9 @@ TEST(Dataset, LayoutAndLandmarks) {
     const auto manifest = nlohmann::json::parse(read_text_file(root / "set" / "synth.json"));
     EXPECT_EQ(manifest["format"], "avatar-synth");
     EXPECT_EQ(manifest["version"], 1);
+    EXPECT_EQ(manifest["revision"], 2);
+    EXPECT_TRUE(manifest["photo_textures"].empty());
+    EXPECT_TRUE(manifest["backgrounds"].empty());
     ASSERT_EQ(manifest["items"].size(), 2u);
     for (int i = 0; i < 2; ++i) {
         const auto folder = root / "set" / manifest["items"][i]["folder"].get<std::string>();
@@ -71,8 +75,20 @@ TEST(Dataset, LayoutAndLandmarks) {
     for (const auto& pair : pairs["pairs"]) {
         EXPECT_NE(pair["identity_a"], pair["identity_b"]);
         const auto folder = root / "set" / "pairs" / pair["folder"].get<std::string>();
-        for (const char* image : {"source", "driving", "reenact", "expression_only", "pose_only"})
+        for (const char* image : {"source", "driving", "reenact", "expression_only", "pose_only"}) {
             EXPECT_TRUE(fs::is_regular_file(folder / (std::string(image) + ".png"))) << image;
+            // Revision 2: each pair image has its coverage mask and label map, which agree (a
+            // pixel is background in one exactly when it is in the other).
+            const auto mask = media::read_image(folder / (std::string(image) + "_mask.png"));
+            const auto labels = media::read_image(folder / (std::string(image) + "_labels.png"));
+            ASSERT_EQ(mask.sizes(), (std::vector<int64_t>{128, 128, 3})) << image;
+            ASSERT_EQ(labels.sizes(), mask.sizes()) << image;
+            const auto l = labels.select(2, 0), m = mask.select(2, 0);
+            EXPECT_LE(l.max().item<int64_t>(), 13) << image;
+            EXPECT_GT(l.max().item<int64_t>(), 5) << image;
+            EXPECT_TRUE(torch::equal(l.eq(0), m.eq(0))) << image;
+            EXPECT_GT(m.to(torch::kFloat32).mean().item<double>(), 20.0) << image;
+        }
         const auto rows = pair["rows"];
         const auto src = rows["source"].get<std::vector<float>>();
         const auto drv = rows["driving"].get<std::vector<float>>();
@@ -125,6 +141,49 @@ TEST(Dataset, LayoutAndLandmarks) {
     write_dataset(root / "one", o);
     EXPECT_EQ(read_file(root / "one" / "identity_0000" / "motion.safetensors"),
               read_file(root / "set" / "identity_0000" / "motion.safetensors"));
+}
+
+TEST(Dataset, PhotographicBackgrounds) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto root = testing::fresh_dir("synth", "backgrounds");
+    // A background whose blue channel is 77 everywhere, unlike any procedural gradient.
+    auto image = torch::full({120, 200, 3}, 77, torch::kUInt8);
+    image.select(2, 0).copy_(
+        torch::arange(200).div(200.0 / 255.0).to(torch::kUInt8).expand({120, 200}));
+    media::write_image(root / "bg.png", image);
+    DatasetOptions o;
+    o.identities = 2;
+    o.frames = 2;
+    o.size = 64;
+    o.seed = 3;
+    o.raw_frames = true;
+    o.backgrounds = {(root / "bg.png").string()};
+    write_dataset(root / "set", o);
+    const auto manifest = nlohmann::json::parse(read_text_file(root / "set" / "synth.json"));
+    EXPECT_EQ(manifest["backgrounds"], nlohmann::json::array({"bg.png"}));
+    const SyntheticDataset set(root / "set");
+    for (int64_t i = 0; i < 2; ++i) {
+        const auto motion = set.motion(i);
+        EXPECT_EQ(motion.attributes.at("background").rfind("photo bg.png crop ", 0), 0u)
+            << motion.attributes.at("background");
+        EXPECT_EQ(motion.attributes.at("texture"), "procedural");
+        const auto frames = set.frames(i);
+        const auto background = motion.channels.at("mask").eq(0);
+        ASSERT_GT(background.sum().item<int64_t>(), 500);
+        const auto blue = frames.select(3, 2).masked_select(background).to(torch::kInt32);
+        EXPECT_EQ(blue.min().item<int>(), 77);
+        EXPECT_EQ(blue.max().item<int>(), 77);
+    }
+    // A missing background is a one-line error naming the option; nothing is left behind.
+    o.backgrounds = {(root / "missing.png").string()};
+    try {
+        write_dataset(root / "bad", o);
+        FAIL() << "no error";
+    } catch (const avatar::Error& e) {
+        EXPECT_NE(std::string(e.what()).find("--backgrounds"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(fs::exists(root / "bad"));
+    EXPECT_FALSE(fs::exists(root / "bad.partial"));
 }
 
 TEST(Dataset, SameSeedGivesIdenticalFilesThroughTheCli) {

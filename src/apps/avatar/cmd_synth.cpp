@@ -9,7 +9,9 @@
 #include "apps/avatar/commands.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "media/image.h"
 #include "synth/dataset.h"
+#include "synth/photo_texture.h"
 
 namespace avatar::cli {
 namespace {
@@ -18,10 +20,60 @@ struct SynthOptions {
     std::string output;
     std::string preset;
     std::string contact_sheet;
+    std::string unwrap;
+    int face = -1;
     synth::DatasetOptions dataset;
 };
 
+// avatar synth --unwrap PHOTO -o TEXTURE: one face of a photo in the face model's UV space.
+int run_unwrap(const SynthOptions& options, const GlobalOptions& global) {
+    check(!options.output.empty(), "-o", "an output image (.png or .jpg) is required");
+    synth::PhotoUnwrapOptions unwrap;
+    unwrap.unwrap.size = options.dataset.size;
+    // Inspecting: show whatever face there is, however little of it is seen or well it fits.
+    unwrap.min_observed = 0.0;
+    unwrap.max_fit_rms = 1e9;
+    const auto faces =
+        synth::unwrap_photo(media::read_image(options.unwrap), options.unwrap, unwrap);
+    check(!faces.empty(), options.unwrap, "no face of 80 px or more found");
+    size_t pick = 0;
+    if (options.face < 0) {
+        for (size_t i = 1; i < faces.size(); ++i)
+            if (faces[i].face_size_px > faces[pick].face_size_px)
+                pick = i;
+    } else {
+        check(static_cast<size_t>(options.face) < faces.size(), "--face",
+              "the photo has " + std::to_string(faces.size()) + " usable faces");
+        pick = static_cast<size_t>(options.face);
+    }
+    const auto& f = faces[pick];
+    const auto& t = f.unwrapped.texture;
+    auto image =
+        torch::from_blob(const_cast<float*>(t.rgb.data()), {t.height, t.width, 3}, torch::kFloat32);
+    media::write_image(options.output, (image * 255.0f).round().clamp(0, 255).to(torch::kUInt8));
+    if (global.json) {
+        print_json({{"output", options.output},
+                    {"face", f.face},
+                    {"faces", faces.size()},
+                    {"face_size_px", f.face_size_px},
+                    {"fit_rms_px", f.fit_rms_px},
+                    {"observed_fraction", f.unwrapped.observed_fraction},
+                    {"mirrored_fraction", f.unwrapped.mirrored_fraction},
+                    {"skin_rgb", {f.unwrapped.skin[0], f.unwrapped.skin[1], f.unwrapped.skin[2]}}});
+    } else if (!global.quiet) {
+        std::printf(
+            "%s: face %d of %zu (%.0f px, fit rms %.2f px): %.0f %% of the skin observed, %.0f %% "
+            "mirrored, the rest filled; skin rgb %.3f %.3f %.3f\n",
+            options.output.c_str(), f.face, faces.size(), f.face_size_px, f.fit_rms_px,
+            100.0 * f.unwrapped.observed_fraction, 100.0 * f.unwrapped.mirrored_fraction,
+            f.unwrapped.skin[0], f.unwrapped.skin[1], f.unwrapped.skin[2]);
+    }
+    return 0;
+}
+
 int run_synth(const SynthOptions& options, const GlobalOptions& global) {
+    if (!options.unwrap.empty())
+        return run_unwrap(options, global);
     const auto start = std::chrono::steady_clock::now();
     synth::DatasetOptions preset;
     if (!options.preset.empty()) {
@@ -31,7 +83,9 @@ int run_synth(const SynthOptions& options, const GlobalOptions& global) {
     }
     const auto& d = options.preset.empty() ? options.dataset : preset;
     if (!options.contact_sheet.empty()) {
-        synth::write_contact_sheet(options.contact_sheet, d.seed, d.identities, d.size);
+        synth::write_contact_sheet(options.contact_sheet, d.seed, d.identities, d.size,
+                                   synth::AppearanceSources::load(options.dataset.photo_textures,
+                                                                  options.dataset.backgrounds));
         if (!global.quiet)
             std::printf("%s: %d identities x 4 expressions x 3 poses\n",
                         options.contact_sheet.c_str(), d.identities);
@@ -108,6 +162,20 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "Also store the frames uncompressed in each motion file (channel rgb), for "
                   "training without video decoding");
     cmd->add_option("--crf", d.crf, "x264 quality (0 lossless .. 51)")->capture_default_str();
+    cmd->add_option("--photo-textures", d.photo_textures,
+                    "Images (files, folders, or faceapi-demo = the 22 faces of the face-api demo "
+                    "photos) whose faces are unwrapped into the face model's UV space; the "
+                    "identities wear them in turn, augmented (tone, colour, moles) from their "
+                    "seed, instead of the procedural skin")
+        ->expected(1, -1);
+    cmd->add_option("--backgrounds", d.backgrounds,
+                    "Images (files or folders) to use as backgrounds instead of the procedural "
+                    "gradient: a random crop of one per identity, drawn from its seed")
+        ->expected(1, -1);
+    cmd->add_option("--unwrap", options->unwrap,
+                    "Instead of the data set, unwrap the largest face (or --face N, from the "
+                    "left) of this photo into a --size x --size texture written to -o");
+    cmd->add_option("--face", options->face, "With --unwrap: which face, from the photo's left");
     commands.push_back({cmd, [options, &global] { return run_synth(*options, global); }});
 }
 
