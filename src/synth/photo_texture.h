@@ -91,7 +91,9 @@ struct PhotoFace {
 struct PhotoUnwrapOptions {
     UnwrapOptions unwrap;
     double min_face_px = 80;     // smaller faces are skipped (too few pixels per texel)
-    double min_observed = 0.35;  // faces with less of their skin observed are skipped
+    // Faces with less of their skin observed are skipped: below about half, the face is in
+    // profile, looks down or is covered by hair or a hand, and the texture is mostly guesswork.
+    double min_observed = 0.5;
     // Faces whose fit residual exceeds this fraction of their size are skipped: a fit that far
     // off (a strongly tilted, laughing face of the demo photos: 4.5 %; the others 1.2-2.4 %)
     // puts the photo's mouth and eyes in the wrong texels.

@@ -11,11 +11,13 @@
 #include "core/files.h"
 #include "face/face_fixtures.h"
 #include "face/face_model.h"
+#include "face/model_files.h"
 #include "media/image.h"
 #include "media/motion_file.h"
 #include "media/video_reader.h"
 #include "scratch_dir.h"
 #include "synth/dataset.h"
+#include "synth/head.h"
 
 namespace avatar::synth {
 namespace {
@@ -184,6 +186,53 @@ TEST(Dataset, PhotographicBackgrounds) {
     }
     EXPECT_FALSE(fs::exists(root / "bad"));
     EXPECT_FALSE(fs::exists(root / "bad.partial"));
+}
+
+TEST(Dataset, PhotoTexturesThroughTheCli) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    if (!fs::exists(face::human_model_file("facemesh.json")) ||
+        !fs::exists(face::human_model_file("blazeface.json")))
+        GTEST_SKIP() << "the pinned face models are not installed under "
+                     << face::npm_packages_dir();
+    const auto root = testing::fresh_dir("synth", "photo_cli");
+    // The "photo": a rendered head, so the test needs no photo files.
+    {
+        HeadRenderOptions options;
+        options.width = options.height = 384;
+        HeadRenderer head(random_appearance(4), options);
+        std::vector<float> row(static_cast<size_t>(face::face_layout_size()), 0.0f);
+        row[3] = 192.0f;
+        row[4] = 176.0f;
+        row[6] = 14.0f;
+        RenderOutput out;
+        head.render(row.data(), out);
+        media::write_image(root / "face.png",
+                           (out.rgb_tensor() * 255.0f).round().clamp(0, 255).to(torch::kUInt8));
+    }
+    const auto unwrap = testing::run_cli("synth --unwrap " + (root / "face.png").string() + " -o " +
+                                         (root / "texture.png").string() + " --size 128");
+    ASSERT_EQ(unwrap.exit_status, 0) << unwrap.output;
+    EXPECT_NE(unwrap.output.find("of the skin observed"), std::string::npos) << unwrap.output;
+    EXPECT_EQ(media::read_image(root / "texture.png").sizes(), (std::vector<int64_t>{128, 128, 3}));
+    const auto set = testing::run_cli("synth -q -o " + (root / "set").string() +
+                                      " --identities 2 --frames 2 --size 64 --photo-textures " +
+                                      (root / "face.png").string());
+    ASSERT_EQ(set.exit_status, 0) << set.output;
+    const auto manifest = nlohmann::json::parse(read_text_file(root / "set" / "synth.json"));
+    ASSERT_EQ(manifest["photo_textures"].size(), 1u);
+    EXPECT_EQ(manifest["photo_textures"][0]["source"], "face.png");
+    const SyntheticDataset loaded(root / "set");
+    for (int64_t i = 0; i < 2; ++i)
+        EXPECT_EQ(loaded.motion(i).attributes.at("texture"), "photo face.png face 0");
+    // A photo without a usable face is a one-line error naming the option.
+    auto grey = torch::full({64, 64, 3}, 128, torch::kUInt8);
+    media::write_image(root / "grey.png", grey);
+    const auto bad =
+        testing::run_cli("synth -q -o " + (root / "bad").string() +
+                         " --frames 2 --photo-textures " + (root / "grey.png").string());
+    EXPECT_NE(bad.exit_status, 0);
+    EXPECT_NE(bad.output.find("--photo-textures"), std::string::npos) << bad.output;
+    EXPECT_FALSE(fs::exists(root / "bad"));
 }
 
 TEST(Dataset, SameSeedGivesIdenticalFilesThroughTheCli) {

@@ -247,13 +247,14 @@ TEST(PhotoTexture, FacesOfTheFaceApiDemoPhotosUnwrap) {
             EXPECT_LT(lum, 0.9f);
             EXPECT_LT(std::max({c[0], c[1], c[2]}) - std::min({c[0], c[1], c[2]}),
                       0.6f);  // max 0.48
-            EXPECT_GT(f.unwrapped.observed_fraction, 0.35);
+            EXPECT_GE(f.unwrapped.observed_fraction, options.min_observed);
         }
         faces += static_cast<int>(found.size());
     }
     std::printf("%d faces unwrapped from the 6 demo photos\n", faces);
-    // 22 faces are found; one of them (sample1, tilted and laughing) is fitted too badly to use.
-    EXPECT_GE(faces, 19);
+    // 22 faces are found; one (sample1, tilted and laughing) is fitted too badly to use, and a
+    // few show less than half their skin (profiles, a face looking down behind its hair).
+    EXPECT_GE(faces, 16);
 }
 
 TEST(PhotoTexture, BackgroundPhotoReplacesTheGradient) {

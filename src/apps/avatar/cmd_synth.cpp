@@ -163,8 +163,8 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "training without video decoding");
     cmd->add_option("--crf", d.crf, "x264 quality (0 lossless .. 51)")->capture_default_str();
     cmd->add_option("--photo-textures", d.photo_textures,
-                    "Images (files, folders, or faceapi-demo = the 22 faces of the face-api demo "
-                    "photos) whose faces are unwrapped into the face model's UV space; the "
+                    "Images (files, folders, or faceapi-demo = the face-api demo photos: 22 faces, "
+                    "17 usable) whose faces are unwrapped into the face model's UV space; the "
                     "identities wear them in turn, augmented (tone, colour, moles) from their "
                     "seed, instead of the procedural skin")
         ->expected(1, -1);
