@@ -164,7 +164,7 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--crf", d.crf, "x264 quality (0 lossless .. 51)")->capture_default_str();
     cmd->add_option("--photo-textures", d.photo_textures,
                     "Images (files, folders, or faceapi-demo = the face-api demo photos: 22 faces, "
-                    "17 usable) whose faces are unwrapped into the face model's UV space; the "
+                    "18 usable) whose faces are unwrapped into the face model's UV space; the "
                     "identities wear them in turn, augmented (tone, colour, moles) from their "
                     "seed, instead of the procedural skin")
         ->expected(1, -1);
