@@ -224,6 +224,19 @@ TEST(Dataset, PhotoTexturesThroughTheCli) {
     const SyntheticDataset loaded(root / "set");
     for (int64_t i = 0; i < 2; ++i)
         EXPECT_EQ(loaded.motion(i).attributes.at("texture"), "photo face.png face 0");
+    // Same seed, same photo: the same bytes (detection, fit, unwrap and augmentation included).
+    const auto again = testing::run_cli("synth -q -o " + (root / "again").string() +
+                                        " --identities 2 --frames 2 --size 64 --photo-textures " +
+                                        (root / "face.png").string());
+    ASSERT_EQ(again.exit_status, 0) << again.output;
+    for (const char* file : {"synth.json", "identity_0000/video.mp4",
+                             "identity_0000/motion.safetensors", "identity_0001/video.mp4"})
+        EXPECT_EQ(read_file(root / "set" / file), read_file(root / "again" / file)) << file;
+    const auto preset =
+        testing::run_cli("synth -q -o " + (root / "preset").string() +
+                         " --preset synthbench-v1 --backgrounds " + (root / "face.png").string());
+    EXPECT_NE(preset.exit_status, 0);
+    EXPECT_NE(preset.output.find("--preset"), std::string::npos) << preset.output;
     // A photo without a usable face is a one-line error naming the option.
     auto grey = torch::full({64, 64, 3}, 128, torch::kUInt8);
     media::write_image(root / "grey.png", grey);

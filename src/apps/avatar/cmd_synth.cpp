@@ -80,6 +80,10 @@ int run_synth(const SynthOptions& options, const GlobalOptions& global) {
         check(options.preset == "synthbench-v1", "--preset",
               "'" + options.preset + "' is not a known preset (synthbench-v1)");
         preset = synth::synthbench_v1();
+        // The preset is a fixed, published set: a look from other sources would be another set
+        // under its name.
+        check(options.dataset.photo_textures.empty() && options.dataset.backgrounds.empty(),
+              "--preset", "synthbench-v1 uses the procedural skin and backgrounds only");
     }
     const auto& d = options.preset.empty() ? options.dataset : preset;
     if (!options.contact_sheet.empty()) {
