@@ -90,7 +90,7 @@ struct PhotoFace {
 
 struct PhotoUnwrapOptions {
     UnwrapOptions unwrap;
-    double min_face_px = 80;     // smaller faces are skipped (too few pixels per texel)
+    double min_face_px = 80;  // smaller faces are skipped (too few pixels per texel)
     // Faces with less of their skin observed are skipped: below about half, the face is in
     // profile, looks down or is covered by hair or a hand, and the texture is mostly guesswork.
     double min_observed = 0.5;
