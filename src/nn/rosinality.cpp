@@ -129,6 +129,8 @@ ModulatedConv2dImpl::ModulatedConv2dImpl(int64_t in, int64_t out, int64_t kernel
 
 torch::Tensor ModulatedConv2dImpl::forward(const torch::Tensor& x, const torch::Tensor& style) {
     const int64_t batch = x.size(0), height = x.size(2), width = x.size(3);
+    if (is_training() && batch > 1 && torch::GradMode::is_enabled())
+        return forward_modulating_activations(x, style);
     const auto s = modulation->forward(style).view({batch, 1, in_, 1, 1});
     auto w = scale_ * weight * s;  // [B, out, in, k, k]
     if (demodulate_) {
@@ -149,6 +151,30 @@ torch::Tensor ModulatedConv2dImpl::forward(const torch::Tensor& x, const torch::
     auto y = torch::conv2d(input, w.view({batch * out_, in_, kernel_, kernel_}), {}, 1, kernel_ / 2,
                            1, batch);
     return y.view({batch, out_, y.size(2), y.size(3)});
+}
+
+torch::Tensor ModulatedConv2dImpl::forward_modulating_activations(const torch::Tensor& x,
+                                                                  const torch::Tensor& style) {
+    // conv(x, w * s) = conv(x * s, w) per sample, and demodulation is a per-sample, per-output
+    // scale of the result: one convolution with the shared weight for the whole batch, instead
+    // of a grouped convolution with a weight per sample (slow to run and to differentiate on
+    // CPUs). StyleGAN2's non-fused path; equal up to rounding.
+    const int64_t batch = x.size(0);
+    const auto s = modulation->forward(style);  // [B, in]
+    const auto w = weight.squeeze(0) * scale_;  // [out, in, k, k]
+    auto y = x * s.view({batch, in_, 1, 1});
+    if (upsample_) {
+        y = conv_transpose2d_stride2(y, w.transpose(0, 1).contiguous());
+        y = blur_->forward(y);
+    } else {
+        y = torch::conv2d(y, w, {}, 1, kernel_ / 2);
+    }
+    if (demodulate_) {
+        // sum over (in, kh, kw) of (w * s)^2 = s^2 . sum over (kh, kw) of w^2
+        const auto demod = torch::rsqrt(torch::matmul(s.pow(2), w.pow(2).sum({2, 3}).t()) + 1e-8);
+        y = y * demod.view({batch, out_, 1, 1});
+    }
+    return y;
 }
 
 StyledConvImpl::StyledConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t style_dim,

@@ -118,7 +118,11 @@ class ModulatedConv2dImpl : public torch::nn::Module {
 public:
     ModulatedConv2dImpl(int64_t in, int64_t out, int64_t kernel, int64_t style_dim,
                         bool demodulate = true, bool upsample = false);
+    // Batches of more than one sample in training mode with gradients on take the non-fused
+    // path below (fast to differentiate); inference takes the grouped form of the official code.
     torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& style);
+    torch::Tensor forward_modulating_activations(const torch::Tensor& x,
+                                                 const torch::Tensor& style);
     torch::Tensor weight;
     EqualLinear modulation{nullptr};
 
