@@ -322,6 +322,19 @@ torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transfo
     return warp_crop(image, transform.resized(size), border);
 }
 
+torch::Tensor warp_crop_antialiased(const torch::Tensor& image, const CropTransform& transform,
+                                    Border border) {
+    check(transform.size >= 1, "warp_crop_antialiased", "empty crop transform");
+    // Image pixels per crop pixel along the crop's x axis (the crop is a similarity).
+    const auto& m = transform.crop_to_image.m;
+    const double scale = std::hypot(m[0], m[3]);
+    const int factor = static_cast<int>(std::floor(scale));
+    if (factor < 2)
+        return warp_crop(image, transform, border);
+    const auto fine = warp_crop(image, transform, transform.size * factor, border);
+    return torch::avg_pool2d(fine, factor);
+}
+
 torch::Tensor crop_paste_mask(int size, double feather_px, const torch::Tensor& mask) {
     check(size >= 1, "crop_paste_mask", "size must be >= 1");
     check(std::isfinite(feather_px) && feather_px >= 0, "crop_paste_mask",

@@ -100,6 +100,12 @@ torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transfo
 // The same region at another output size: warp_crop(image, transform.resized(size), border).
 torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transform, int size,
                         Border border = Border::kReplicate);
+// warp_crop for float [N, C, H, W] images that shrinks without aliasing: where the crop covers
+// k >= 2 image pixels per crop pixel, it samples k x k points per crop pixel (a crop k times the
+// size) and averages them. Bilinear sampling alone skips pixels there, which makes thin features
+// (lids, lip lines, hair strands) flicker as the crop moves.
+torch::Tensor warp_crop_antialiased(const torch::Tensor& image, const CropTransform& transform,
+                                    Border border = Border::kReplicate);
 
 enum class ColourMatch {
     kNone,

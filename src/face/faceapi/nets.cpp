@@ -230,6 +230,21 @@ torch::Tensor FaceFeatureExtractorImpl::forward(const torch::Tensor& input) {
     return tf_avg_pool_valid(x, x.size(2), 2).flatten(1);
 }
 
+std::vector<torch::Tensor> FaceFeatureExtractorImpl::block_features(const torch::Tensor& input) {
+    // Fully convolutional up to here, so any size works (features of a 64-px image are those of
+    // a face seen smaller).
+    require_input(input, "FaceFeatureExtractor", 0);
+    check(input.size(2) >= 16 && input.size(3) >= 16, "FaceFeatureExtractor",
+          "block features need an input of at least 16x16");
+    std::vector<torch::Tensor> features;
+    auto x = input;
+    for (size_t b = 0; b < convs_.size(); ++b) {
+        x = dense_block(b, x);
+        features.push_back(x);
+    }
+    return features;
+}
+
 FaceProcessorNetImpl::FaceProcessorNetImpl(const Weights& weights) {
     extractor_ = register_module("extractor", FaceFeatureExtractor(weights));
     auto fc = register_group(*this, "fc");

@@ -78,6 +78,9 @@ public:
     explicit FaceFeatureExtractorImpl(const nn::tfjs::Weights& weights);
     // x [N, 3, 112, 112] normalised -> bottleneck [N, channels] (the average-pooled last block).
     torch::Tensor forward(const torch::Tensor& x);
+    // The output of every dense block (112 input: 56, 28, 14 and 7 px), for perceptual losses;
+    // any input size >= 16 (the nets' own is 112).
+    std::vector<torch::Tensor> block_features(const torch::Tensor& x);
     const FeatureExtractorConfig& config() const { return config_; }
 
 private:
@@ -105,6 +108,7 @@ public:
     FaceProcessorOutputs forward_with_features(const torch::Tensor& x);
     const FeatureExtractorConfig& config() const { return extractor_->config(); }
     int64_t outputs() const { return fc_weights_.size(1); }
+    FaceFeatureExtractor extractor() const { return extractor_; }
 
 private:
     FaceFeatureExtractor extractor_{nullptr};
