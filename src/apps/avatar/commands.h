@@ -41,6 +41,7 @@ void add_eval_command(CLI::App& app, const GlobalOptions& global, CommandList& c
 void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_animate_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 void add_edit_video_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
+void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& commands);
 
 // "a,b,,c" -> {"a", "b", "c"}: the comma-separated lists of options such as --metrics.
 std::vector<std::string> split_comma_list(const std::string& text);

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     cli::add_benchmark_command(app, global, commands);
     cli::add_animate_command(app, global, commands);
     cli::add_edit_video_command(app, global, commands);
+    cli::add_train_command(app, global, commands);
 
     try {
         app.parse(argc, argv);

@@ -241,6 +241,12 @@ torch::Tensor GeneratorImpl::alpha(const torch::Tensor& wa, const Trace& trace) 
     return run_stack(mlp_, wa, trace, "mlp");
 }
 torch::Tensor GeneratorImpl::directions(const torch::Tensor& a) {
+    if (is_training() && direction_weight_.requires_grad() && torch::GradMode::is_enabled()) {
+        // Training: the basis is a function of dir.weight that gradients must reach (QR is
+        // differentiable for a tall reduced factorisation). Inference uses the cached basis.
+        const auto q = std::get<0>(torch::linalg_qr(direction_weight_ + 1e-8, "reduced"));
+        return a.matmul(q.t());
+    }
     return a.matmul(basis_.t());
 }
 torch::Tensor GeneratorImpl::mlp_pose(const torch::Tensor& d) {

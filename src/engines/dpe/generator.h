@@ -95,6 +95,8 @@ public:
                           const Trace& trace = {});
 
     // Q [style_dim... 512, motion_dim] of the direction weights, computed once (on load).
+    // While training (is_training() with gradients on), directions() refactorises every call;
+    // call refresh_basis() after changing the weights.
     const torch::Tensor& basis() const { return basis_; }
     void refresh_basis();
     torch::Tensor alpha(const torch::Tensor& wa, const Trace& trace = {});  // mlp

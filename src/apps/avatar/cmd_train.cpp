@@ -1,0 +1,109 @@
+// avatar train -m dpe -o DIR: trains an engine on the synthetic world (engines/dpe/trainer.h,
+// docs/training.md). Long runs checkpoint regularly; --resume continues one exactly.
+#include <cstdio>
+#include <string>
+
+#include "apps/avatar/commands.h"
+#include "core/error.h"
+#include "engines/dpe/trainer.h"
+
+namespace avatar::cli {
+namespace {
+
+struct TrainCliOptions {
+    std::string model = "dpe";
+    std::string output;
+    int64_t size = 64;
+    int64_t width = 32;
+    int64_t max_channels = 128;
+    uint64_t seed = 1;
+    int64_t identities = 100000;
+    engines::dpe::DpeTrainOptions train;
+};
+
+int run_train(TrainCliOptions o, const GlobalOptions& global) {
+    check(o.model == "dpe", "-m", "'" + o.model + "' cannot be trained yet (dpe)");
+    o.train.output = o.output;
+    o.train.model = engines::dpe::compact_config(o.size, o.width, o.max_channels);
+    o.train.data.seed = o.seed;
+    o.train.data.identities = static_cast<int>(o.identities);
+    o.train.show_progress = !global.quiet && !global.json;
+    const auto report = engines::dpe::train_dpe(o.train);
+    if (global.json) {
+        print_json({{"output", o.output},
+                    {"model", report.model.string()},
+                    {"first_step", report.first_step},
+                    {"last_step", report.last_step},
+                    {"seconds", report.seconds},
+                    {"last_loss", report.last_loss}});
+    } else if (!global.quiet) {
+        std::printf("%s: steps %lld to %lld in %.0f s (loss %.4f); model %s\n", o.output.c_str(),
+                    static_cast<long long>(report.first_step),
+                    static_cast<long long>(report.last_step), report.seconds, report.last_loss,
+                    report.model.string().c_str());
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& commands) {
+    auto options = std::make_shared<TrainCliOptions>();
+    auto* cmd = app.add_subcommand(
+        "train",
+        "Train an engine on the synthetic world, rendered on the fly (no data set to download).\n"
+        "DPE: the paper's bidirectional cyclic training (reconstruction, perceptual and\n"
+        "expression losses from the face-api nets, non-saturating GAN loss), joint stage then\n"
+        "expression-generator refinement. Writes DIR/model.safetensors (usable with\n"
+        "`avatar animate --weights`), DIR/checkpoint/, DIR/losses.csv and DIR/samples/.\n"
+        "Example: avatar train -m dpe -o runs/dpe64 --steps 20000 --refine-steps 5000");
+    auto& o = *options;
+    cmd->add_option("-m,--model", o.model, "Engine to train (dpe)")->capture_default_str();
+    cmd->add_option("-o,--output", o.output, "Run folder (created)")->required();
+    cmd->add_flag("--resume", o.train.resume,
+                  "Continue the run in the output folder from its last checkpoint (the\n"
+                  "architecture, data and loss settings come from the checkpoint)");
+    cmd->add_option("--init", o.train.init,
+                    "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
+                    "model.safetensors")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--size", o.size, "Image size of the model (power of two)")
+        ->capture_default_str();
+    cmd->add_option("--width", o.width, "Channels at full resolution (doubling per halving)")
+        ->capture_default_str();
+    cmd->add_option("--max-channels", o.max_channels, "Channel cap, also the latent size")
+        ->capture_default_str();
+    cmd->add_option("--batch", o.train.batch, "Pairs per step")->capture_default_str();
+    cmd->add_option("--steps", o.train.joint_steps, "Steps of stage 1 (joint training)")
+        ->capture_default_str();
+    cmd->add_option("--refine-steps", o.train.refine_steps,
+                    "Steps of stage 2 (expression generator refinement)")
+        ->capture_default_str();
+    cmd->add_option("--lr", o.train.joint_lr, "Adam learning rate of stage 1")
+        ->capture_default_str();
+    cmd->add_option("--refine-lr", o.train.refine_lr, "Adam learning rate of stage 2")
+        ->capture_default_str();
+    cmd->add_option("--lambda-perceptual", o.train.lambda_perceptual, "Perceptual loss weight")
+        ->capture_default_str();
+    cmd->add_option("--lambda-expression", o.train.lambda_expression, "Expression loss weight")
+        ->capture_default_str();
+    cmd->add_option("--lambda-adversarial", o.train.lambda_adversarial, "GAN loss weight")
+        ->capture_default_str();
+    cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
+    cmd->add_option("--seed", o.seed, "Seed of the synthetic identities and motion")
+        ->capture_default_str();
+    cmd->add_option("--identities", o.identities, "Number of distinct synthetic identities")
+        ->capture_default_str();
+    cmd->add_option("--log-every", o.train.log_every, "Steps between rows of losses.csv")
+        ->capture_default_str();
+    cmd->add_option("--sample-every", o.train.sample_every, "Steps between sample grids")
+        ->capture_default_str();
+    cmd->add_option("--checkpoint-every", o.train.checkpoint_every, "Steps between checkpoints")
+        ->capture_default_str();
+    cmd->add_option("--max-steps", o.train.max_steps_this_run,
+                    "Stop after this many steps of this call (0: run to the end); resume later")
+        ->capture_default_str();
+    commands.push_back({cmd, [options, &global] { return run_train(*options, global); }});
+}
+
+}  // namespace avatar::cli

@@ -1,0 +1,364 @@
+#include "engines/dpe/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "core/progress.h"
+#include "media/image.h"
+#include "nn/state_dict.h"
+#include "train/adversarial.h"
+#include "train/checkpoint.h"
+#include "train/ema.h"
+#include "train/face_feature_losses.h"
+
+namespace avatar::engines::dpe {
+namespace fs = std::filesystem;
+
+DPEConfig compact_config(int64_t size, int64_t width, int64_t max_channels) {
+    check(size >= 8 && size <= 1024 && (size & (size - 1)) == 0, "--size",
+          "must be a power of two in [8, 1024], got " + std::to_string(size));
+    check(width >= 1 && max_channels >= width, "--width", "need 1 <= width <= max channels");
+    // The latent is max_channels wide and holds a basis of 20 motion directions.
+    check(max_channels >= 20, "--max-channels", "must be at least 20 (the motion directions)");
+    DPEConfig config;
+    config.size = size;
+    config.style_dim = max_channels;
+    config.motion_dim = 20;
+    int64_t channels = width;
+    for (int64_t r = size; r >= 4; r /= 2) {
+        config.channels[r] = std::min(channels, max_channels);
+        channels *= 2;
+    }
+    return config;
+}
+
+namespace {
+
+constexpr const char* kModelFormat = "avatar-dpe-own-v1";
+
+DPEConfig config_from_json(const nlohmann::json& j) {
+    DPEConfig c;
+    c.size = j.at("size").get<int64_t>();
+    c.style_dim = j.at("style_dim").get<int64_t>();
+    c.motion_dim = j.at("motion_dim").get<int64_t>();
+    for (const auto& [r, ch] : j.at("channels").items())
+        c.channels[std::stoll(r)] = ch.get<int64_t>();
+    return c;
+}
+
+nlohmann::json options_json(const DpeTrainOptions& o) {
+    return {{"model", o.model.to_json()},
+            {"data",
+             {{"image_size", o.data.image_size},
+              {"render_size", o.data.render_size},
+              {"identities", o.data.identities},
+              {"clip_frames", o.data.clip_frames},
+              {"crop_scale", o.data.crop_scale},
+              {"seed", std::to_string(o.data.seed)}}},
+            {"batch", o.batch},
+            {"joint_steps", o.joint_steps},
+            {"refine_steps", o.refine_steps},
+            {"joint_lr", o.joint_lr},
+            {"refine_lr", o.refine_lr},
+            {"lambda_perceptual", o.lambda_perceptual},
+            {"lambda_expression", o.lambda_expression},
+            {"lambda_adversarial", o.lambda_adversarial},
+            {"r1_gamma", o.r1_gamma},
+            {"r1_every", o.r1_every},
+            {"ema_half_life_images", o.ema_half_life_images}};
+}
+
+// Restores what shapes the run (architecture, data, batch, loss weights) from a checkpoint's
+// options; the step counts stay the caller's, so a run can be extended.
+void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
+    o.model = config_from_json(j.at("model"));
+    const auto& d = j.at("data");
+    o.data.image_size = d.at("image_size").get<int>();
+    o.data.render_size = d.at("render_size").get<int>();
+    o.data.identities = d.at("identities").get<int>();
+    o.data.clip_frames = d.at("clip_frames").get<int>();
+    o.data.crop_scale = d.at("crop_scale").get<double>();
+    o.data.seed = std::stoull(d.at("seed").get<std::string>());
+    o.batch = j.at("batch").get<int64_t>();
+    o.joint_lr = j.at("joint_lr").get<double>();
+    o.refine_lr = j.at("refine_lr").get<double>();
+    o.lambda_perceptual = j.at("lambda_perceptual").get<double>();
+    o.lambda_expression = j.at("lambda_expression").get<double>();
+    o.lambda_adversarial = j.at("lambda_adversarial").get<double>();
+    o.r1_gamma = j.at("r1_gamma").get<double>();
+    o.r1_every = j.at("r1_every").get<int64_t>();
+    o.ema_half_life_images = j.at("ema_half_life_images").get<double>();
+}
+
+void validate(const DpeTrainOptions& o) {
+    check(!o.output.empty(), "-o", "an output folder is required");
+    check(o.batch >= 1 && o.batch <= 1024, "--batch", "must be in [1, 1024]");
+    check(o.joint_steps >= 0 && o.refine_steps >= 0 && o.joint_steps + o.refine_steps > 0,
+          "--steps", "the joint and refinement steps must be >= 0 and not both 0");
+    check(o.joint_lr > 0 && o.refine_lr > 0, "--lr", "learning rates must be positive");
+    check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0,
+          "--lambda", "loss weights must be >= 0");
+    check(o.r1_every >= 1, "--r1-every", "must be >= 1");
+    check(o.log_every >= 1 && o.sample_every >= 1 && o.checkpoint_every >= 1, "--*-every",
+          "intervals must be >= 1");
+}
+
+// Which parameters learn in each stage. Stage 2 (the paper's refinement): the motion MLPs
+// (mlp, mlp_pose, mlp_exp), the direction basis and the expression generator — dec_pose, which
+// is the module the official code runs for expression transfer (generator.h).
+bool learns_in_refinement(const std::string& name) {
+    for (const char* prefix : {"mlp.", "mlp_pose.", "mlp_exp.", "dir.", "dec_pose."})
+        if (name.rfind(prefix, 0) == 0)
+            return true;
+    return false;
+}
+
+std::vector<torch::Tensor> set_stage(Generator& g, int stage) {
+    std::vector<torch::Tensor> trainable;
+    for (auto& item : g->named_parameters()) {
+        const bool learns = stage == 1 || learns_in_refinement(item.key());
+        item.value().set_requires_grad(learns);
+        if (learns)
+            trainable.push_back(item.value());
+    }
+    return trainable;
+}
+
+std::unique_ptr<torch::optim::Adam> make_adam(const std::vector<torch::Tensor>& params, double lr) {
+    return std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(lr).betas({0.0, 0.99}).eps(1e-8));
+}
+
+// Rows of [source | driving | expression | pose | both] for each pair, one PNG.
+void write_samples(Generator& ema, const train::ClipPairs& pairs, const fs::path& path) {
+    torch::NoGradGuard no_grad;
+    ema->eval();
+    ema->refresh_basis();
+    const auto code = ema->encode(pairs.source);
+    const auto d = ema->motion(pairs.driving);
+    const auto exp = ema->render(code, d, Stage::kExpression);
+    const auto pose = ema->render(code, d, Stage::kPose);
+    const auto both = ema->render(code, d, Stage::kBoth);
+    const auto rows = torch::cat({pairs.source, pairs.driving, exp, pose, both}, 3);  // [N,3,S,5S]
+    const auto grid = torch::cat(rows.unbind(0), 1).unsqueeze(0);                     // [1,3,NS,5S]
+    media::write_image(path, media::to_uint8_hwc(grid.clamp(-1, 1)));
+}
+
+void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
+                  const fs::path& path) {
+    nn::save_state(*ema, path,
+                   {{"format", kModelFormat},
+                    {"config", o.model.to_json().dump()},
+                    {"step", std::to_string(step)},
+                    {"training", options_json(o).dump()}});
+}
+
+struct StepLosses {
+    double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0;
+};
+
+}  // namespace
+
+DpeTrainReport train_dpe(DpeTrainOptions o) {
+    validate(o);
+    const auto start_time = std::chrono::steady_clock::now();
+    const fs::path checkpoint_dir = o.output / "checkpoint";
+    const bool has_checkpoint = train::checkpoint_exists(checkpoint_dir);
+    nlohmann::json saved_state;
+    if (has_checkpoint) {
+        check(o.resume, o.output.string(),
+              "holds a training run already: pass --resume to continue it, or choose another "
+              "output folder");
+        std::ifstream in(checkpoint_dir / "state.json");
+        saved_state = nlohmann::json::parse(in);
+        restore_options(o, saved_state.at("options"));
+    } else {
+        check(!o.resume, o.output.string(), "has no checkpoint to resume from");
+    }
+    o.data.image_size = static_cast<int>(o.model.size);
+    fs::create_directories(o.output / "samples");
+
+    train::SyntheticClipSampler sampler(o.data);
+    train::FaceFeatureLosses features;
+    Generator g(o.model), ema(o.model);
+    if (!o.init.empty()) {
+        check(!has_checkpoint, "--init", "cannot be combined with --resume");
+        const auto file = SafetensorsFile::open(o.init);
+        const auto config = DPEConfig::detect_from_weights(file);
+        check(config.to_json() == o.model.to_json(), o.init.string(),
+              "has another architecture (" + config.to_json().dump() + ") than the run (" +
+                  o.model.to_json().dump() + ")");
+        nn::load_state(*g, file);
+    }
+    train::copy_parameters(*ema, *g);
+    ema->eval();
+    for (auto& p : ema->parameters())
+        p.set_requires_grad(false);
+    // The discriminator mirrors the generator's channel table.
+    train::Discriminator disc(o.model.size, o.model.channels);
+    auto d_optimizer = make_adam(disc->parameters(), o.joint_lr);
+
+    int64_t step = 0;
+    int stage = 0;
+    std::unique_ptr<torch::optim::Adam> g_optimizer;
+    auto enter_stage = [&](int new_stage) {
+        stage = new_stage;
+        g_optimizer = make_adam(set_stage(g, stage), stage == 1 ? o.joint_lr : o.refine_lr);
+    };
+    const int64_t total_steps = o.joint_steps + o.refine_steps;
+    enter_stage(o.joint_steps > 0 ? 1 : 2);
+    if (has_checkpoint) {
+        step = saved_state.at("step").get<int64_t>();
+        enter_stage(saved_state.at("stage").get<int>());
+        train::load_checkpoint(
+            checkpoint_dir,
+            {{{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
+             {{"generator_optimizer", g_optimizer.get()},
+              {"discriminator_optimizer", d_optimizer.get()}}});
+        spdlog::info("resuming {} at step {} (stage {})", o.output.string(), step, stage);
+    }
+    DpeTrainReport report;
+    report.first_step = step;
+    report.model = o.output / "model.safetensors";
+
+    const double beta = train::ema_beta(o.batch, o.ema_half_life_images);
+    // Fixed pairs for the sample grids: four across identities, two within a clip.
+    train::ClipPairs preview;
+    {
+        const auto cross = sampler.cross_identity(1000000007, 4);
+        const auto same = sampler.same_identity(1000000007, 2);
+        preview = {torch::cat({cross.source, same.source}),
+                   torch::cat({cross.driving, same.driving})};
+    }
+    const bool new_log = !fs::exists(o.output / "losses.csv");
+    std::ofstream log(o.output / "losses.csv", std::ios::app);
+    if (new_log)
+        log << "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1\n";
+
+    auto save = [&](int64_t done) {
+        export_model(ema, o, done, report.model);
+        train::save_checkpoint(
+            checkpoint_dir,
+            {{{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
+             {{"generator_optimizer", g_optimizer.get()},
+              {"discriminator_optimizer", d_optimizer.get()}}},
+            {{"step", done}, {"stage", stage}, {"options", options_json(o)}});
+    };
+
+    int64_t end_step = total_steps;
+    if (o.max_steps_this_run > 0)
+        end_step = std::min(end_step, step + o.max_steps_this_run);
+    std::optional<Progress> progress;
+    if (o.show_progress && end_step > step)
+        progress.emplace("train dpe", end_step - step, "steps");
+    auto last_tick = std::chrono::steady_clock::now();
+    int64_t last_logged = step;
+    StepLosses l;
+    for (; step < end_step; ++step) {
+        if (stage == 1 && step >= o.joint_steps) {
+            enter_stage(2);
+            spdlog::info("step {}: stage 2, refining the expression generator", step);
+        }
+        g->train();
+        const auto batch = sampler.same_identity(step, o.batch);
+        const auto& S = batch.source;
+        const auto& D = batch.driving;
+
+        // --- generator step: the bidirectional cycle ---------------------------------------
+        for (auto& p : disc->parameters())
+            p.set_requires_grad(false);
+        const auto cS = g->encode(S);
+        const auto cD = g->encode(D);
+        const auto dS = g->directions(g->alpha(cS.wa));
+        const auto dD = g->directions(g->alpha(cD.wa));
+        const auto e = [&](const SourceCode& c, const torch::Tensor& d) {
+            return g->render(c, d, Stage::kExpression);
+        };
+        const auto p = [&](const SourceCode& c, const torch::Tensor& d) {
+            return g->render(c, d, Stage::kPose);
+        };
+        const auto S1 = e(cS, dD);             // S'  = e(S, D)
+        const auto S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
+        const auto D1 = p(cD, dS);             // D'  = p(D, S)
+        const auto D2 = e(g->encode(D1), dS);  // D'' = e(D', S)
+        const auto eSS = e(cS, dS);            // self-reconstructions
+        const auto pSS = p(cS, dS);
+
+        const auto rec = (S2 - D).abs().mean() + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
+        const auto per = features.perceptual(S2, D) + features.perceptual(D2, S) +
+                         features.perceptual(S1, D1) + features.perceptual(eSS, S) +
+                         features.perceptual(pSS, S);
+        const auto exp = features.expression(S1, D) + features.expression(D1, D);
+        const auto adv = train::generator_adversarial_loss(disc->forward(torch::cat({S2, D2})));
+        const auto total = rec + o.lambda_perceptual * per + o.lambda_expression * exp +
+                           o.lambda_adversarial * adv;
+        g_optimizer->zero_grad();
+        total.backward();
+        g_optimizer->step();
+        train::update_ema(*ema, *g, beta);
+
+        // --- discriminator step -------------------------------------------------------------
+        for (auto& param : disc->parameters())
+            param.set_requires_grad(true);
+        const auto real = torch::cat({S, D});
+        const auto fake = torch::cat({S2, D2}).detach();
+        auto d_loss = train::discriminator_loss(disc->forward(real), disc->forward(fake));
+        double r1_value = l.r1;
+        if (o.r1_gamma > 0 && step % o.r1_every == 0) {
+            const auto real_r1 = real.detach().requires_grad_(true);
+            const auto r1 = train::r1_penalty(disc->forward(real_r1), real_r1);
+            d_loss = d_loss + (0.5 * o.r1_gamma * static_cast<double>(o.r1_every)) * r1;
+            r1_value = r1.item<double>();
+        }
+        d_optimizer->zero_grad();
+        d_loss.backward();
+        d_optimizer->step();
+
+        l = {rec.item<double>(),
+             per.item<double>(),
+             exp.item<double>(),
+             adv.item<double>(),
+             total.item<double>(),
+             d_loss.item<double>(),
+             r1_value};
+        check(std::isfinite(l.total) && std::isfinite(l.d), o.output.string(),
+              "the loss diverged at step " + std::to_string(step) +
+                  " (try a lower --lr or --lambda-adversarial); the last checkpoint is kept");
+        const int64_t done = step + 1;
+        if (done % o.log_every == 0 || done == end_step) {
+            const auto now = std::chrono::steady_clock::now();
+            const double per_step = std::chrono::duration<double>(now - last_tick).count() /
+                                    static_cast<double>(done - last_logged);
+            last_tick = now;
+            last_logged = done;
+            char line[256];
+            std::snprintf(line, sizeof(line), "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f\n",
+                          static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv,
+                          l.total, l.d, l.r1);
+            log << line << std::flush;
+        }
+        if (done % o.sample_every == 0 || done == total_steps) {
+            char name[64];
+            std::snprintf(name, sizeof(name), "step_%07lld.png", static_cast<long long>(done));
+            write_samples(ema, preview, o.output / "samples" / name);
+        }
+        if (done % o.checkpoint_every == 0 || done == end_step)
+            save(done);
+        if (progress)
+            progress->advance();
+    }
+    if (progress)
+        progress->finish();
+    report.last_step = step;
+    report.last_loss = l.total;
+    report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
+    return report;
+}
+
+}  // namespace avatar::engines::dpe

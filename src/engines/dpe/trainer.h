@@ -1,0 +1,82 @@
+#pragma once
+// Training DPE as in the paper (papers/dpe.txt section 3.2-3.3 and "Implementation details"), on
+// the synthetic world (train/synthetic_clips.h), with the front end's face nets for the feature
+// losses (train/face_feature_losses.h).
+//
+// One step takes a batch of two frames S and D of the same clip and runs the bidirectional
+// cycle. With e(X, Y) the expression transfer from Y to X and p(X, Y) the pose transfer — in the
+// official module names, e renders with mlp_pose and dec_pose and p with mlp_exp and dec_exp
+// (Stage::kExpression and Stage::kPose of generator.h) —
+//   S'  = e(S, D)    S'' = p(S', D)      (S'' must be D)
+//   D'  = p(D, S)    D'' = e(D', S)      (D'' must be S; S' and D' both have S's pose and D's
+//                                         expression, so S' must equal D')
+// and the losses are
+//   rec = |S'' - D|_1 + |D'' - S|_1 + |S' - D'|_1
+//   per = P(S'', D) + P(D'', S) + P(S', D') + P(e(S, S), S) + P(p(S, S), S)
+//   exp = E(S', D) + E(D', D)
+//   adv = nonsaturating(S'') + nonsaturating(D'')
+//   L   = rec + lambda_p per + lambda_e exp + lambda_adv adv
+// with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
+// Two stages: joint training of everything, then a refinement of the expression generator in
+// which only the motion MLPs, the direction basis and the expression generator learn.
+// The generator's exponential moving average is what samples and the exported model use.
+//
+// Output folder:
+//   model.safetensors   the EMA generator, official tensor names (loads with load_dpe_generator)
+//   checkpoint/         everything to resume (train/checkpoint.h)
+//   losses.csv          one row per logged step
+//   samples/step_N.png  rows: source, driving, expression transfer, pose transfer, both
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "engines/dpe/generator.h"
+#include "train/synthetic_clips.h"
+
+namespace avatar::engines::dpe {
+
+// A narrow DPE for training on a CPU: `size` px, channels `width` at full size doubling as the
+// resolution halves up to `max_channels`, style_dim = max_channels, 20 motion directions.
+DPEConfig compact_config(int64_t size, int64_t width, int64_t max_channels);
+
+struct DpeTrainOptions {
+    DPEConfig model = compact_config(64, 32, 128);
+    train::SyntheticClipOptions data;  // data.image_size is set to model.size
+    int64_t batch = 8;
+    int64_t joint_steps = 20000;  // stage 1 (the paper: 100k at batch 32)
+    int64_t refine_steps = 5000;  // stage 2 (the paper: 50k)
+    double joint_lr = 0.002;      // Adam, betas (0, 0.99), as the paper's 0.002 / 0.0008
+    double refine_lr = 0.0008;
+    double lambda_perceptual = 1.0;
+    double lambda_expression = 1.0;
+    double lambda_adversarial = 0.1;
+    double r1_gamma = 1.0;  // 0: no R1
+    int64_t r1_every = 16;  // lazy regularisation interval (StyleGAN2)
+    double ema_half_life_images = 2000.0;
+    int64_t log_every = 10;
+    int64_t sample_every = 500;
+    int64_t checkpoint_every = 200;
+    std::filesystem::path output;
+    bool resume = false;
+    // A fresh run may start from a DPE generator file of the same architecture (e.g. a shipped
+    // model.safetensors when its run folder is gone); optimizer and discriminator start anew.
+    std::filesystem::path init;
+    bool show_progress = true;
+    // Stops after this many steps of this call (0 = run to the end); for tests and time boxes.
+    int64_t max_steps_this_run = 0;
+};
+
+struct DpeTrainReport {
+    int64_t first_step = 0;  // 0 for a fresh run
+    int64_t last_step = 0;   // steps done in all, over every call
+    double seconds = 0;      // of this call
+    std::filesystem::path model;
+    double last_loss = 0;  // the generator's total loss at the last step
+};
+
+// Throws avatar::Error naming the bad option or file. A fresh run refuses an output folder
+// that already holds a checkpoint (pass resume), and resume refuses one that does not.
+DpeTrainReport train_dpe(DpeTrainOptions options);
+
+}  // namespace avatar::engines::dpe

@@ -1,0 +1,135 @@
+#include "train/synthetic_clips.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <map>
+#include <vector>
+
+#include "core/error.h"
+#include "face/alignment.h"
+#include "face/face_model.h"
+#include "synth/head.h"
+#include "synth/motion_generator.h"
+#include "synth/random.h"
+
+namespace avatar::train {
+
+namespace {
+// Mixes a batch index and a purpose into the run's seed: every batch is an independent stream.
+uint64_t stream_seed(uint64_t seed, int64_t index, uint64_t purpose) {
+    synth::Random mix(seed ^ (0xD1B54A32D192ED03ULL * (static_cast<uint64_t>(index) + 1)) ^
+                      (purpose * 0x94D049BB133111EBULL));
+    return mix.next_u64();
+}
+}  // namespace
+
+struct SyntheticClipSampler::Impl {
+    explicit Impl(const SyntheticClipOptions& o) : options(o) {}
+
+    // One clip: the identity's renderer, its motion rows and the clip's fixed crop.
+    struct Clip {
+        std::unique_ptr<synth::HeadRenderer> head;
+        std::vector<float> rows;
+        face::CropTransform crop;
+    };
+
+    Clip open_clip(int64_t identity) {
+        // Identity seeds come from the run's seed, so two runs with different seeds see
+        // different people.
+        synth::Random seeds(options.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(identity));
+        const uint64_t appearance_seed = seeds.next_u64();
+        const uint64_t motion_seed = seeds.next_u64();
+        Clip clip;
+        synth::HeadRenderOptions render;
+        render.width = render.height = options.render_size;
+        clip.head = std::make_unique<synth::HeadRenderer>(synth::random_appearance(appearance_seed),
+                                                          render);
+        synth::MotionOptions motion;
+        motion.width = motion.height = options.render_size;
+        clip.rows = synth::generate_motion(motion_seed, options.clip_frames, motion);
+        // The crop of the clip: around the first frame's face.
+        clip.head->render(clip.rows.data(), frame);
+        const auto& screen = clip.head->face_screen();
+        double x0 = std::numeric_limits<double>::max(), y0 = x0;
+        double x1 = std::numeric_limits<double>::lowest(), y1 = x1;
+        for (size_t i = 0; i + 2 < screen.size(); i += 3) {
+            x0 = std::min<double>(x0, screen[i]);
+            x1 = std::max<double>(x1, screen[i]);
+            y0 = std::min<double>(y0, screen[i + 1]);
+            y1 = std::max<double>(y1, screen[i + 1]);
+        }
+        clip.crop =
+            face::box_crop(x0, y0, x1 - x0, y1 - y0, options.image_size, {options.crop_scale, 0.0});
+        return clip;
+    }
+
+    // Frame `t` of a clip as the network's input [1, 3, S, S] in [-1, 1].
+    torch::Tensor crop_frame(Clip& clip, int64_t t) {
+        const auto width = static_cast<size_t>(face::face_layout_size());
+        clip.head->render(clip.rows.data() + static_cast<size_t>(t) * width, frame);
+        const auto rgb = frame.rgb_tensor().permute({2, 0, 1}).unsqueeze(0) * 2.0f - 1.0f;
+        return face::warp_crop_antialiased(rgb, clip.crop, face::Border::kReplicate);
+    }
+
+    // The clip of an identity, opened at most once while it stays in use: opening one (textures,
+    // background, motion) costs ten times a frame, so consecutive batches share their clips.
+    Clip& clip(int64_t identity) {
+        auto it = clips.find(identity);
+        if (it == clips.end()) {
+            if (clips.size() >= kMaxOpenClips)
+                clips.clear();
+            it = clips.emplace(identity, open_clip(identity)).first;
+        }
+        return it->second;
+    }
+
+    ClipPairs pairs(int64_t index, int64_t batch, bool same) {
+        check(batch >= 1, "synthetic clips", "the batch size must be at least 1");
+        // Who is in a batch changes every clip_reuse batches; which frames, every batch.
+        const int64_t reuse = same ? options.clip_reuse : 1;
+        synth::Random who(stream_seed(options.seed, index / reuse, same ? 1 : 2));
+        synth::Random when(stream_seed(options.seed, index, same ? 3 : 4));
+        std::vector<torch::Tensor> sources, drivings;
+        for (int64_t b = 0; b < batch; ++b) {
+            const int64_t a = who.index(options.identities);
+            const int64_t other = same ? a : who.index(options.identities);
+            const int64_t s = when.index(options.clip_frames);
+            const int64_t d = when.index(options.clip_frames);
+            sources.push_back(crop_frame(clip(a), s));
+            drivings.push_back(crop_frame(clip(other), d));
+        }
+        return {torch::cat(sources, 0), torch::cat(drivings, 0)};
+    }
+
+    static constexpr size_t kMaxOpenClips = 256;
+    std::map<int64_t, Clip> clips;
+
+    SyntheticClipOptions options;
+    synth::RenderOutput frame;
+};
+
+SyntheticClipSampler::SyntheticClipSampler(const SyntheticClipOptions& options)
+    : options_(options), impl_(std::make_unique<Impl>(options)) {
+    check(options.image_size >= 8 && options.image_size <= 1024, "--size",
+          "the image size must be in [8, 1024], got " + std::to_string(options.image_size));
+    check(options.render_size >= 32 && options.render_size <= 2048, "render size",
+          "must be in [32, 2048], got " + std::to_string(options.render_size));
+    check(options.identities >= 1, "--identities", "at least one identity is needed");
+    check(options.clip_frames >= 2, "clip frames", "a clip needs at least two frames");
+    check(options.clip_reuse >= 1, "clip reuse", "must be at least 1");
+    check(options.crop_scale > 0.5 && options.crop_scale < 4.0, "crop scale",
+          "must be in (0.5, 4)");
+}
+
+SyntheticClipSampler::~SyntheticClipSampler() = default;
+
+ClipPairs SyntheticClipSampler::same_identity(int64_t index, int64_t batch) {
+    return impl_->pairs(index, batch, true);
+}
+
+ClipPairs SyntheticClipSampler::cross_identity(int64_t index, int64_t batch) {
+    return impl_->pairs(index, batch, false);
+}
+
+}  // namespace avatar::train

@@ -1,0 +1,60 @@
+#pragma once
+// Training batches from the synthetic world (DESIGN.md section 4), rendered on the fly: an
+// unlimited supply of talking-head clips, so no data set has to be written, decoded or stored.
+//
+// A clip is one identity (appearance and face-model identity drawn from a seed) speaking one
+// motion sequence of synth::generate_motion. Like the VoxCeleb crops DPE, FOMM and LIA train on,
+// every frame of a clip is cut with ONE square crop (a FOMM-style square at `crop_scale` times the
+// extent of the face's 468 points in the clip's first frame), so head translation inside the clip
+// is part of the motion to learn; pipeline::face_crop and the "fixed" driving crop of `avatar
+// animate` use the same convention.
+//
+// Everything is a function of (seed, batch index): the same call gives the same pixels on every
+// machine and thread count, so a resumed run sees exactly the batches it would have seen.
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+
+namespace avatar::train {
+
+struct SyntheticClipOptions {
+    int image_size = 64;      // side of the square crops handed to the network
+    int render_size = 256;    // side of the rendered frames the crops are cut from
+    int identities = 100000;  // identity seeds are drawn from this many
+    int clip_frames = 125;    // length of a clip's motion sequence (5 s at 25 fps)
+    double crop_scale = 1.7;  // pipeline::CropConvention's default
+    int clip_reuse = 4;       // consecutive same-identity batches drawn from the same clips
+    uint64_t seed = 1;        // synthbench v1 uses 20261121: keep the training world apart
+};
+
+// A batch of frame pairs, float32 NCHW in [-1, 1], image_size x image_size.
+struct ClipPairs {
+    torch::Tensor source;   // [B, 3, S, S]
+    torch::Tensor driving;  // [B, 3, S, S]
+};
+
+class SyntheticClipSampler {
+public:
+    // Throws avatar::Error naming the bad option.
+    explicit SyntheticClipSampler(const SyntheticClipOptions& options);
+    ~SyntheticClipSampler();
+    SyntheticClipSampler(const SyntheticClipSampler&) = delete;
+    SyntheticClipSampler& operator=(const SyntheticClipSampler&) = delete;
+
+    // Batch number `index`: `batch` pairs of two frames of the same clip (the training pairs of
+    // self-supervised reenactment). Batches index / clip_reuse alike show the same people.
+    ClipPairs same_identity(int64_t index, int64_t batch);
+    // Source and driving frames of different identities (cross-identity reenactment, which has no
+    // ground truth: for looking at, e.g. sample grids).
+    ClipPairs cross_identity(int64_t index, int64_t batch);
+
+    const SyntheticClipOptions& options() const { return options_; }
+
+private:
+    struct Impl;
+    SyntheticClipOptions options_;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace avatar::train

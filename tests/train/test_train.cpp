@@ -1,0 +1,156 @@
+// The training building blocks: EMA, checkpoints, the discriminator and GAN losses, the face
+// feature losses and the synthetic clip sampler.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <map>
+
+#include "core/error.h"
+#include "face/model_files.h"
+#include "scratch_dir.h"
+#include "train/adversarial.h"
+#include "train/checkpoint.h"
+#include "train/ema.h"
+#include "train/face_feature_losses.h"
+#include "train/synthetic_clips.h"
+
+namespace {
+namespace fs = std::filesystem;
+using namespace avatar;
+
+bool have_faceapi_models() {
+    return fs::is_regular_file(face::npm_packages_dir() / "@vladmandic/face-api/model" /
+                               "face_expression_model-weights_manifest.json");
+}
+
+TEST(Ema, BetaHalvesOverTheHalfLife) {
+    const double beta = train::ema_beta(8, 2000.0);
+    EXPECT_NEAR(std::pow(beta, 2000.0 / 8.0), 0.5, 1e-12);
+}
+
+TEST(Ema, BlendsParametersAndCopiesBuffers) {
+    torch::nn::Linear model(2, 2), average(2, 2);
+    torch::NoGradGuard no_grad;
+    model->weight.fill_(1.0f);
+    model->bias.fill_(3.0f);
+    average->weight.fill_(0.0f);
+    average->bias.fill_(1.0f);
+    train::update_ema(*average, *model, 0.75);
+    EXPECT_TRUE(torch::allclose(average->weight, torch::full({2, 2}, 0.25f)));
+    EXPECT_TRUE(torch::allclose(average->bias, torch::full({2}, 1.5f)));
+    train::copy_parameters(*average, *model);
+    EXPECT_TRUE(torch::equal(average->weight, model->weight));
+}
+
+TEST(Checkpoint, RoundTripsModulesAndOptimizerState) {
+    const auto dir = avatar::testing::fresh_dir("train", "checkpoint") / "ckpt";
+    torch::manual_seed(3);
+    torch::nn::Linear net(4, 3);
+    torch::optim::Adam adam(net->parameters(), torch::optim::AdamOptions(0.01));
+    for (int i = 0; i < 3; ++i) {
+        adam.zero_grad();
+        net->forward(torch::randn({5, 4})).pow(2).sum().backward();
+        adam.step();
+    }
+    train::save_checkpoint(dir, {{{"net", net.get()}}, {{"adam", &adam}}}, {{"step", 3}});
+    EXPECT_TRUE(train::checkpoint_exists(dir));
+    EXPECT_FALSE(fs::exists(dir.string() + ".partial"));
+
+    torch::nn::Linear copy(4, 3);
+    torch::optim::Adam copy_adam(copy->parameters(), torch::optim::AdamOptions(0.01));
+    const auto state = train::load_checkpoint(dir, {{{"net", copy.get()}}, {{"adam", &copy_adam}}});
+    EXPECT_EQ(state.at("step").get<int64_t>(), 3);
+    EXPECT_TRUE(torch::equal(copy->weight, net->weight));
+    // The same next step from both: only equal if the Adam moments came back too.
+    const auto x = torch::randn({5, 4});
+    for (auto* pair : {&adam, &copy_adam}) {
+        pair->zero_grad();
+    }
+    net->forward(x).pow(2).sum().backward();
+    copy->forward(x).pow(2).sum().backward();
+    adam.step();
+    copy_adam.step();
+    EXPECT_TRUE(torch::allclose(copy->weight, net->weight, 0, 1e-7));
+
+    // Saving again replaces the folder whole; a module that does not fit is an error.
+    train::save_checkpoint(dir, {{{"net", net.get()}}, {}}, {{"step", 4}});
+    EXPECT_FALSE(fs::exists(dir / "adam.pt"));
+    torch::nn::Linear wrong(4, 5);
+    EXPECT_THROW(train::load_checkpoint(dir, {{{"net", wrong.get()}}, {}}), Error);
+    EXPECT_THROW(train::load_checkpoint(dir.parent_path() / "none", {}), Error);
+}
+
+TEST(Adversarial, DiscriminatorAndLosses) {
+    torch::manual_seed(1);
+    const std::map<int64_t, int64_t> channels{{4, 16}, {8, 16}, {16, 8}};
+    train::Discriminator disc(16, channels);
+    const auto real = torch::rand({4, 3, 16, 16}) * 2 - 1;
+    const auto logits = disc->forward(real);
+    ASSERT_EQ(logits.sizes(), (std::vector<int64_t>{4}));
+    EXPECT_THROW(disc->forward(torch::zeros({1, 3, 8, 8})), Error);
+    // softplus(0) = log 2 for each term.
+    const auto zero = torch::zeros({3});
+    EXPECT_NEAR(train::generator_adversarial_loss(zero).item<double>(), std::log(2.0), 1e-6);
+    EXPECT_NEAR(train::discriminator_loss(zero, zero).item<double>(), 2 * std::log(2.0), 1e-6);
+    // Confident and right costs little; confident and wrong costs a lot.
+    EXPECT_LT(
+        train::discriminator_loss(torch::full({3}, 8.0f), torch::full({3}, -8.0f)).item<double>(),
+        1e-3);
+    EXPECT_GT(train::generator_adversarial_loss(torch::full({3}, -8.0f)).item<double>(), 7.9);
+    const auto x = real.clone().requires_grad_(true);
+    const auto r1 = train::r1_penalty(disc->forward(x), x);
+    EXPECT_GT(r1.item<double>(), 0.0);
+    r1.backward();  // differentiable (create_graph) so it can train the discriminator
+    bool any = false;
+    for (const auto& p : disc->parameters())
+        any = any || (p.grad().defined() && p.grad().abs().sum().item<double>() > 0);
+    EXPECT_TRUE(any);
+}
+
+TEST(FaceFeatureLosses, ZeroForIdenticalImagesAndDifferentiable) {
+    if (!have_faceapi_models())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    train::FaceFeatureLosses losses;
+    torch::manual_seed(2);
+    const auto a = torch::rand({2, 3, 64, 64}) * 2 - 1;
+    const auto b = torch::rand({2, 3, 64, 64}) * 2 - 1;
+    EXPECT_EQ(losses.perceptual(a, a).item<double>(), 0.0);
+    EXPECT_EQ(losses.expression(a, a).item<double>(), 0.0);
+    const auto x = a.clone().requires_grad_(true);
+    const auto loss = losses.perceptual(x, b) + losses.expression(x, b);
+    EXPECT_GT(loss.item<double>(), 0.0);
+    loss.backward();
+    EXPECT_GT(x.grad().abs().sum().item<double>(), 0.0);
+    // A small change costs less than a large one.
+    const auto near = (a + 0.05 * (b - a)).detach();
+    EXPECT_LT(losses.perceptual(a, near).item<double>(), losses.perceptual(a, b).item<double>());
+    EXPECT_THROW(losses.perceptual(a, b.narrow(0, 0, 1)), Error);
+}
+
+TEST(SyntheticClips, DeterministicPairsOfOneClip) {
+    train::SyntheticClipOptions o;
+    o.image_size = 32;
+    o.render_size = 96;
+    o.clip_frames = 20;
+    o.seed = 7;
+    train::SyntheticClipSampler sampler(o), again(o);
+    const auto a = sampler.same_identity(5, 2);
+    const auto b = again.same_identity(5, 2);
+    ASSERT_EQ(a.source.sizes(), (std::vector<int64_t>{2, 3, 32, 32}));
+    EXPECT_TRUE(torch::equal(a.source, b.source));
+    EXPECT_TRUE(torch::equal(a.driving, b.driving));
+    EXPECT_LE(a.source.max().item<float>(), 1.0f);
+    EXPECT_GE(a.source.min().item<float>(), -1.0f);
+    const auto c = sampler.same_identity(6, 2);
+    EXPECT_FALSE(torch::equal(a.source, c.source));
+    // Two frames of one clip share the person and the background: much closer than two
+    // people.
+    const auto cross = sampler.cross_identity(5, 2);
+    EXPECT_LT((a.source - a.driving).abs().mean().item<double>(),
+              (cross.source - cross.driving).abs().mean().item<double>());
+    o.image_size = 4;
+    EXPECT_THROW(train::SyntheticClipSampler{o}, Error);
+}
+
+}  // namespace
