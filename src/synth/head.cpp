@@ -10,6 +10,7 @@
 #include "face/canonical_face.h"
 #include "face/face_model.h"
 #include "synth/mesh_annotations.h"
+#include "synth/polygon.h"
 #include "synth/random.h"
 
 namespace avatar::synth {
@@ -140,22 +141,6 @@ void set_vertex(std::vector<float>& v, int64_t i, Vec3 p) {
     v[3 * i] = static_cast<float>(p.x);
     v[3 * i + 1] = static_cast<float>(p.y);
     v[3 * i + 2] = static_cast<float>(p.z);
-}
-
-// Point-in-polygon (even-odd) and distance to the polygon's edges, in the x-y plane.
-double polygon_signed_distance(const std::vector<Vec3>& poly, double x, double y) {
-    bool inside = false;
-    double best = 1e30;
-    for (size_t i = 0, j = poly.size() - 1; i < poly.size(); j = i++) {
-        const Vec3 a = poly[j], b = poly[i];
-        if ((b.y > y) != (a.y > y) && x < (a.x - b.x) * (y - b.y) / (a.y - b.y) + b.x)
-            inside = !inside;
-        const double dx = a.x - b.x, dy = a.y - b.y;
-        const double t =
-            std::clamp(((x - b.x) * dx + (y - b.y) * dy) / (dx * dx + dy * dy), 0.0, 1.0);
-        best = std::min(best, std::hypot(x - b.x - t * dx, y - b.y - t * dy));
-    }
-    return inside ? -best : best;
 }
 
 std::vector<Vec3> loop_points(const std::vector<float>& verts, const int* ids, size_t n) {

@@ -15,6 +15,7 @@
 #include "face/tracker.h"
 #include "media/image.h"
 #include "synth/mesh_annotations.h"
+#include "synth/polygon.h"
 #include "synth/random.h"
 
 namespace avatar::synth {
@@ -29,22 +30,6 @@ double smoothstep(double e0, double e1, double x) {
 struct Point2 {
     double x = 0, y = 0;
 };
-
-// Even-odd inside test and distance to the edges of a polygon in the x-y plane: negative inside.
-double polygon_signed_distance(const std::vector<Point2>& poly, double x, double y) {
-    bool inside = false;
-    double best = 1e30;
-    for (size_t i = 0, j = poly.size() - 1; i < poly.size(); j = i++) {
-        const Point2 a = poly[j], b = poly[i];
-        if ((b.y > y) != (a.y > y) && x < (a.x - b.x) * (y - b.y) / (a.y - b.y) + b.x)
-            inside = !inside;
-        const double dx = a.x - b.x, dy = a.y - b.y;
-        const double t =
-            std::clamp(((x - b.x) * dx + (y - b.y) * dy) / (dx * dx + dy * dy), 0.0, 1.0);
-        best = std::min(best, std::hypot(x - b.x - t * dx, y - b.y - t * dy));
-    }
-    return inside ? -best : best;
-}
 
 // The canonical mesh as plain arrays, built once.
 struct MeshData {
