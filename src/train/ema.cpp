@@ -1,14 +1,18 @@
 #include "train/ema.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
 
 namespace avatar::train {
 
-double ema_beta(int64_t batch, double half_life_images) {
+double ema_beta(int64_t batch, double half_life_images, double images_seen) {
     check(batch >= 1 && half_life_images > 0, "EMA", "batch and half-life must be positive");
-    return std::pow(0.5, static_cast<double>(batch) / half_life_images);
+    constexpr double kRampup = 0.05;
+    const double half_life =
+        images_seen > 0 ? std::min(half_life_images, kRampup * images_seen) : half_life_images;
+    return half_life > 0 ? std::pow(0.5, static_cast<double>(batch) / half_life) : 0.0;
 }
 
 namespace {

@@ -7,8 +7,10 @@
 namespace avatar::train {
 
 // beta for a half-life of `half_life_images` images at `batch` images per step (StyleGAN2's
-// ema_kimg rule: beta = 0.5 ^ (batch / half_life_images)).
-double ema_beta(int64_t batch, double half_life_images);
+// ema_kimg rule: beta = 0.5 ^ (batch / half_life_images)). With `images_seen` > 0 the half-life
+// ramps up as in StyleGAN2-ADA (ema_rampup 0.05): at most 5 % of the images seen so far, so early
+// in training the average follows the weights instead of remembering their random start.
+double ema_beta(int64_t batch, double half_life_images, double images_seen = 0.0);
 
 // average <- beta * average + (1 - beta) * model, parameter by parameter (names must match);
 // buffers are copied. Runs without gradients.

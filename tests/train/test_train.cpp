@@ -27,6 +27,9 @@ bool have_faceapi_models() {
 TEST(Ema, BetaHalvesOverTheHalfLife) {
     const double beta = train::ema_beta(8, 2000.0);
     EXPECT_NEAR(std::pow(beta, 2000.0 / 8.0), 0.5, 1e-12);
+    // Ramp-up: after 800 images the half-life is 40 images, after 10^6 the configured 2000.
+    EXPECT_NEAR(std::pow(train::ema_beta(8, 2000.0, 800.0), 40.0 / 8.0), 0.5, 1e-12);
+    EXPECT_EQ(train::ema_beta(8, 2000.0, 1e6), beta);
 }
 
 TEST(Ema, BlendsParametersAndCopiesBuffers) {

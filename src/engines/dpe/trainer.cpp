@@ -226,7 +226,6 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     report.first_step = step;
     report.model = o.output / "model.safetensors";
 
-    const double beta = train::ema_beta(o.batch, o.ema_half_life_images);
     // Fixed pairs for the sample grids: four across identities, two within a clip.
     train::ClipPairs preview;
     {
@@ -300,7 +299,9 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         g_optimizer->zero_grad();
         total.backward();
         g_optimizer->step();
-        train::update_ema(*ema, *g, beta);
+        train::update_ema(*ema, *g,
+                          train::ema_beta(o.batch, o.ema_half_life_images,
+                                          static_cast<double>((step + 1) * o.batch)));
 
         // --- discriminator step -------------------------------------------------------------
         for (auto& param : disc->parameters())
