@@ -75,6 +75,8 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     auto first = tiny_run(root / "resumed");
     first.max_steps_this_run = 2;
     EXPECT_EQ(train_dpe(first).last_step, 2);
+    // A row a killed run logged after its last checkpoint: resuming redoes that step.
+    std::ofstream(root / "resumed" / "losses.csv", std::ios::app) << "3,1,0,0,0,0,0,0,0,0\n";
     auto second = tiny_run(root / "resumed");
     second.resume = true;
     const auto resumed = train_dpe(second);
@@ -93,7 +95,15 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         g->forward(torch::zeros({1, 3, 16, 16}), torch::zeros({1, 3, 16, 16}), Stage::kBoth);
     EXPECT_TRUE(torch::isfinite(out).all().item<bool>());
 
-    // Logs and samples were written; five steps, one row each.
+    // Logs and samples were written; five steps, one row each (the resumed run too: the stale
+    // row of step 3 was dropped and logged anew).
+    {
+        std::ifstream resumed_csv(root / "resumed" / "losses.csv");
+        int rows = 0;
+        for (std::string line; std::getline(resumed_csv, line);)
+            ++rows;
+        EXPECT_EQ(rows, 6);
+    }
     std::ifstream csv(root / "straight" / "losses.csv");
     int lines = 0;
     for (std::string line; std::getline(csv, line);)

@@ -3,10 +3,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <optional>
 
 #include "core/error.h"
+#include "core/files.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "media/image.h"
@@ -158,6 +160,21 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
                     {"training", options_json(o).dump()}});
 }
 
+// Keeps the header and the rows of steps <= `last_step` of a losses.csv.
+void truncate_log(const fs::path& path, int64_t last_step) {
+    std::ifstream in(path);
+    if (!in)
+        return;
+    std::string kept, line;
+    while (std::getline(in, line)) {
+        const bool header = kept.empty();
+        if (header || std::strtoll(line.c_str(), nullptr, 10) <= last_step)
+            kept += line + "\n";
+    }
+    in.close();
+    write_file_atomic(path, kept.data(), kept.size());
+}
+
 struct StepLosses {
     double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0;
 };
@@ -234,6 +251,9 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         preview = {torch::cat({cross.source, same.source}),
                    torch::cat({cross.driving, same.driving})};
     }
+    // Rows past the checkpoint were logged by the stopped run and are about to be redone.
+    if (has_checkpoint)
+        truncate_log(o.output / "losses.csv", step);
     const bool new_log = !fs::exists(o.output / "losses.csv");
     std::ofstream log(o.output / "losses.csv", std::ios::app);
     if (new_log)
