@@ -3,6 +3,7 @@
 // folders are not mixed up.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
@@ -110,6 +111,23 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         ++lines;
     EXPECT_EQ(lines, 6);
     EXPECT_TRUE(fs::is_regular_file(root / "straight" / "samples" / "step_0000005.png"));
+
+    // Extending a run with other loss weights: only with --override-losses. (The NoGradGuard
+    // above is still in scope: training must turn gradients on by itself.)
+    auto extend = tiny_run(root / "resumed");
+    extend.resume = true;
+    extend.refine_steps = 3;
+    extend.lambda_adversarial = 0.5;
+    EXPECT_EQ(train_dpe(extend).last_step, 6);
+    auto read_lambda = [&] {
+        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
+        return nlohmann::json::parse(in)["options"]["lambda_adversarial"].get<double>();
+    };
+    EXPECT_EQ(read_lambda(), tiny_run("").lambda_adversarial);
+    extend.refine_steps = 4;
+    extend.override_losses = true;
+    train_dpe(extend);
+    EXPECT_EQ(read_lambda(), 0.5);
 
     // A fresh run refuses a folder with a run in it; resume refuses one without.
     EXPECT_THROW(train_dpe(tiny_run(root / "straight")), Error);

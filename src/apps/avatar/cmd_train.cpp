@@ -63,6 +63,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_flag("--resume", o.train.resume,
                   "Continue the run in the output folder from its last checkpoint (the\n"
                   "architecture, data and loss settings come from the checkpoint)");
+    cmd->add_flag("--override-losses", o.train.override_losses,
+                  "With --resume: use this call's --lr, --refine-lr, --lambda-* and --r1 instead\n"
+                  "of the checkpoint's (the optimizer state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")

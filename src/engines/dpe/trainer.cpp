@@ -183,6 +183,8 @@ struct StepLosses {
 
 DpeTrainReport train_dpe(DpeTrainOptions o) {
     validate(o);
+    // Whatever the caller's grad mode (e.g. a NoGradGuard around inference), training needs it.
+    torch::AutoGradMode enable_grad(true);
     const auto start_time = std::chrono::steady_clock::now();
     const fs::path checkpoint_dir = o.output / "checkpoint";
     const bool has_checkpoint = train::checkpoint_exists(checkpoint_dir);
@@ -193,7 +195,18 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
               "output folder");
         std::ifstream in(checkpoint_dir / "state.json");
         saved_state = nlohmann::json::parse(in);
+        const DpeTrainOptions given = o;
         restore_options(o, saved_state.at("options"));
+        if (o.override_losses) {
+            o.joint_lr = given.joint_lr;
+            o.refine_lr = given.refine_lr;
+            o.lambda_perceptual = given.lambda_perceptual;
+            o.lambda_expression = given.lambda_expression;
+            o.lambda_adversarial = given.lambda_adversarial;
+            o.r1_gamma = given.r1_gamma;
+            o.r1_every = given.r1_every;
+            spdlog::info("resuming with this call's learning rates and loss weights");
+        }
     } else {
         check(!o.resume, o.output.string(), "has no checkpoint to resume from");
     }
@@ -237,6 +250,15 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             {{{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
              {{"generator_optimizer", g_optimizer.get()},
               {"discriminator_optimizer", d_optimizer.get()}}});
+        if (o.override_losses) {
+            // The optimizer archives hold their learning rates too.
+            auto set_lr = [](torch::optim::Adam& adam, double lr) {
+                for (auto& group : adam.param_groups())
+                    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+            };
+            set_lr(*g_optimizer, stage == 1 ? o.joint_lr : o.refine_lr);
+            set_lr(*d_optimizer, o.joint_lr);
+        }
         spdlog::info("resuming {} at step {} (stage {})", o.output.string(), step, stage);
     }
     DpeTrainReport report;
@@ -316,6 +338,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto adv = train::generator_adversarial_loss(disc->forward(torch::cat({S2, D2})));
         const auto total = rec + o.lambda_perceptual * per + o.lambda_expression * exp +
                            o.lambda_adversarial * adv;
+        check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
         g_optimizer->zero_grad();
         total.backward();
         g_optimizer->step();
@@ -336,6 +359,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             d_loss = d_loss + (0.5 * o.r1_gamma * static_cast<double>(o.r1_every)) * r1;
             r1_value = r1.item<double>();
         }
+        check(d_loss.requires_grad(), "train dpe", "the discriminator loss has no gradient");
         d_optimizer->zero_grad();
         d_loss.backward();
         d_optimizer->step();

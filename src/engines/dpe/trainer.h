@@ -59,6 +59,10 @@ struct DpeTrainOptions {
     int64_t checkpoint_every = 200;
     std::filesystem::path output;
     bool resume = false;
+    // With resume: keep this call's learning rates, loss weights and R1 settings instead of the
+    // checkpoint's (e.g. to bring the GAN loss in late); the architecture and data always come
+    // from the checkpoint.
+    bool override_losses = false;
     // A fresh run may start from a DPE generator file of the same architecture (e.g. a shipped
     // model.safetensors when its run folder is gone); optimizer and discriminator start anew.
     std::filesystem::path init;
