@@ -175,6 +175,21 @@ void truncate_log(const fs::path& path, int64_t last_step) {
     write_file_atomic(path, kept.data(), kept.size());
 }
 
+// A fresh generator starts with zero flows and half-open masks: the ToFlow convolutions'
+// weights are zeroed (their gradients are not zero, so they learn). With random weights the
+// flows are large from the first step, the warped features are noise, and the generator settles
+// on one average face whatever the source (what a first run did for its first 1000 steps);
+// starting from the (near-)identity warp, the source's features reach the output at once.
+void start_with_identity_flows(Generator& g) {
+    torch::NoGradGuard no_grad;
+    for (auto& item : g->named_parameters()) {
+        const auto& name = item.key();
+        if (name.find(".to_flows.") != std::string::npos && name.size() > 12 &&
+            name.compare(name.size() - 12, 12, ".conv.weight") == 0)
+            item.value().zero_();
+    }
+}
+
 struct StepLosses {
     double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0;
 };
@@ -225,6 +240,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
                   o.model.to_json().dump() + ")");
         nn::load_state(*g, file);
     }
+    if (o.init.empty() && !has_checkpoint)
+        start_with_identity_flows(g);
     train::copy_parameters(*ema, *g);
     ema->eval();
     for (auto& p : ema->parameters())
