@@ -244,5 +244,26 @@ TEST(CliAnimate, SourceWithoutAFaceIsAnErrorWithNoOutput) {
     EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
 }
 
+// Without --weights the project's own model (models/dpe-synth64) animates: what `make demo`
+// runs. Needs no ../shared, only the shipped model and the face models.
+TEST(CliAnimate, DefaultWeightsAreTheShippedModel) {
+    if (!face_models_installed())
+        GTEST_SKIP() << "face models not installed (scripts/setup.sh)";
+    const auto dir = scratch("default_weights");
+    const auto out = dir / "out.mp4";
+    const auto r = run_cli("-q animate -s " + kPortrait.string() + " -d " + kTalking.string() +
+                           " --transfer both --max-frames 4 -o " + out.string());
+    ASSERT_EQ(r.exit_status, 0) << r.output;
+    const auto facts = read_video(out);
+    EXPECT_EQ(facts.frames, 4);
+    const auto portrait = media::read_image(kPortrait);
+    EXPECT_EQ(facts.width, portrait.size(1));
+    EXPECT_EQ(facts.height, portrait.size(0));
+    // The model name resolves through the registry; an unknown name is a one-line error.
+    expect_one_line_error(run_cli("animate --weights dpe-nonexistent -s " + kPortrait.string() +
+                                  " -d " + kTalking.string() + " -o " + out.string()),
+                          "dpe-nonexistent");
+}
+
 }  // namespace
 }  // namespace avatar

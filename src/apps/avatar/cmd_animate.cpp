@@ -8,6 +8,7 @@
 
 #include "apps/avatar/commands.h"
 #include "core/error.h"
+#include "core/model_registry.h"
 #include "core/safetensors.h"
 #include "engines/dpe/generator.h"
 #include "pipeline/portrait_animation.h"
@@ -18,7 +19,7 @@ namespace fs = std::filesystem;
 
 struct AnimateCliOptions {
     std::string model = "dpe";
-    std::string weights;
+    std::string weights = "dpe-own";
     std::string source;
     std::string driving;
     std::string output;
@@ -76,7 +77,7 @@ int run_animate(const AnimateCliOptions& o, const GlobalOptions& global, bool ed
     options.show_progress = !global.quiet && !global.json;
 
     // The weights' size decides the crop size (256 for the official model).
-    const auto file = SafetensorsFile::open(o.weights);
+    const auto file = SafetensorsFile::open(ModelRegistry::instance().resolve_weights(o.weights));
     auto generator = engines::dpe::load_dpe_generator(file);
     const auto report =
         edit ? pipeline::edit_video(generator, o.source, o.driving, o.output, options)
@@ -108,11 +109,12 @@ int run_animate(const AnimateCliOptions& o, const GlobalOptions& global, bool ed
 void add_common_options(CLI::App* cmd, AnimateCliOptions& o, bool edit) {
     cmd->add_option("-m,--model", o.model, "Engine (only dpe so far)")->capture_default_str();
     cmd->add_option("--weights", o.weights,
-                    "DPE generator weights (.safetensors in the official layout, e.g. from "
-                    "tools/convert.py dpe.pt dpe.safetensors --key gen). Required until the "
-                    "project ships its own model. The crop size is the weights' size (256 for "
-                    "the official model)")
-        ->required();
+                    "DPE generator weights: a .safetensors file in the official layout (e.g. "
+                    "from tools/convert.py dpe.pt dpe.safetensors --key gen) or a model name; "
+                    "the default 'dpe-own' is the small model the project trained on its "
+                    "synthetic world (models/dpe-synth64). The crop size is the weights' size "
+                    "(256 for the official model, 64 for ours)")
+        ->capture_default_str();
     if (edit) {
         cmd->add_option("-s,--source", o.source,
                         "Source video to edit (every frame; its audio is kept)")

@@ -4,6 +4,7 @@
 #include "core/model_registry.h"
 #include "core/reference_check.h"
 #include "engines/dpe/generator.h"
+#include "engines/dpe/trainer.h"
 #include "metrics/benchmark.h"
 
 namespace avatar::engines::dpe {
@@ -149,6 +150,22 @@ void register_benchmarks() {
                          });
                      },
                      std::nullopt});
+        benches.add({"dpe.own.frame." + stage_name,
+                     "DPE per driving frame, stage '" + stage_name +
+                         "', at the size of our own model (models/dpe-synth64: 64x64, 16-64 "
+                         "channels; random weights), source encoded once",
+                     "frame",
+                     [s] {
+                         torch::manual_seed(0);
+                         Generator g(compact_config(64, 16, 64));
+                         g->eval();
+                         auto code = g->encode(torch::rand({1, 3, 64, 64}) * 2 - 1);
+                         auto driving = torch::rand({1, 3, 64, 64}) * 2 - 1;
+                         return std::function<void()>([g, code, driving, s]() mutable {
+                             g->render(code, g->motion(driving), s);
+                         });
+                     },
+                     std::nullopt});
         benches.add({"dpe.forward." + stage_name,
                      "DPE Generator.forward(source, driving, '" + stage_name +
                          "') as the official demo runs it per frame (re-encodes the source)",
@@ -174,6 +191,25 @@ void register_dpe() {
     references.add({"dpe", "engines::dpe::Decoder (both)", case_named("dec"), run_decoders});
     references.add({"dpe", "engines::dpe::Generator::forward", is_stage_case, run_stage});
     references.add({"dpe", "engines::dpe exp -> pose chain", case_named("chain"), run_chain});
+
+    // Our own model (trained by `avatar train -m dpe`, models/dpe-synth64/MODEL_CARD.md) has the
+    // official layout too; its metadata tells it apart. Registered first so detect() names it.
+    ModelSpec own;
+    own.name = "dpe-own";
+    own.engine = "dpe";
+    own.description = "DPE trained by this project on the synthetic world (64x64, the default)";
+    own.default_weights = "dpe-synth64/model.safetensors";
+    own.detect = [](const SafetensorsFile& file) -> std::optional<nlohmann::json> {
+        const auto it = file.metadata().find("format");
+        if (it == file.metadata().end() || it->second != "avatar-dpe-own-v1")
+            return std::nullopt;
+        try {
+            return DPEConfig::detect_from_weights(file).to_json();
+        } catch (const Error&) {
+            return std::nullopt;
+        }
+    };
+    ModelRegistry::instance().add(std::move(own));
 
     ModelSpec spec;
     spec.name = "dpe";
