@@ -118,6 +118,7 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     extend.resume = true;
     extend.refine_steps = 3;
     extend.lambda_adversarial = 0.5;
+    extend.lambda_self_reconstruction = 0.25;
     EXPECT_EQ(train_dpe(extend).last_step, 6);
     auto read_lambda = [&] {
         std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
@@ -128,6 +129,11 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     extend.override_losses = true;
     train_dpe(extend);
     EXPECT_EQ(read_lambda(), 0.5);
+    {
+        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
+        EXPECT_EQ(nlohmann::json::parse(in)["options"]["lambda_self_reconstruction"].get<double>(),
+                  0.25);
+    }
 
     // A fresh run refuses a folder with a run in it; resume refuses one without.
     EXPECT_THROW(train_dpe(tiny_run(root / "straight")), Error);

@@ -92,6 +92,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
         ->capture_default_str();
     cmd->add_option("--lambda-adversarial", o.train.lambda_adversarial, "GAN loss weight")
         ->capture_default_str();
+    cmd->add_option("--lambda-self", o.train.lambda_self_reconstruction,
+                    "L1 weight of the self-reconstructions e(S,S), p(S,S) (ours; 0 = the paper)")
+        ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
     cmd->add_option("--seed", o.seed, "Seed of the synthetic identities and motion")
         ->capture_default_str();

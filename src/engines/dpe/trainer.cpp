@@ -70,6 +70,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"lambda_perceptual", o.lambda_perceptual},
             {"lambda_expression", o.lambda_expression},
             {"lambda_adversarial", o.lambda_adversarial},
+            {"lambda_self_reconstruction", o.lambda_self_reconstruction},
             {"r1_gamma", o.r1_gamma},
             {"r1_every", o.r1_every},
             {"ema_half_life_images", o.ema_half_life_images}};
@@ -92,6 +93,8 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.lambda_perceptual = j.at("lambda_perceptual").get<double>();
     o.lambda_expression = j.at("lambda_expression").get<double>();
     o.lambda_adversarial = j.at("lambda_adversarial").get<double>();
+    // Absent in runs started before the option existed: they trained without it.
+    o.lambda_self_reconstruction = j.value("lambda_self_reconstruction", 0.0);
     o.r1_gamma = j.at("r1_gamma").get<double>();
     o.r1_every = j.at("r1_every").get<int64_t>();
     o.ema_half_life_images = j.at("ema_half_life_images").get<double>();
@@ -103,7 +106,8 @@ void validate(const DpeTrainOptions& o) {
     check(o.joint_steps >= 0 && o.refine_steps >= 0 && o.joint_steps + o.refine_steps > 0,
           "--steps", "the joint and refinement steps must be >= 0 and not both 0");
     check(o.joint_lr > 0 && o.refine_lr > 0, "--lr", "learning rates must be positive");
-    check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0,
+    check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
+              o.lambda_self_reconstruction >= 0,
           "--lambda", "loss weights must be >= 0");
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
     check(o.log_every >= 1 && o.sample_every >= 1 && o.checkpoint_every >= 1, "--*-every",
@@ -218,6 +222,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_perceptual = given.lambda_perceptual;
             o.lambda_expression = given.lambda_expression;
             o.lambda_adversarial = given.lambda_adversarial;
+            o.lambda_self_reconstruction = given.lambda_self_reconstruction;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -347,7 +352,10 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto eSS = e(cS, dS);            // self-reconstructions
         const auto pSS = p(cS, dS);
 
-        const auto rec = (S2 - D).abs().mean() + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
+        auto rec = (S2 - D).abs().mean() + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
+        if (o.lambda_self_reconstruction > 0)
+            rec = rec +
+                  o.lambda_self_reconstruction * ((eSS - S).abs().mean() + (pSS - S).abs().mean());
         const auto per = features.perceptual(S2, D) + features.perceptual(D2, S) +
                          features.perceptual(S1, D1) + features.perceptual(eSS, S) +
                          features.perceptual(pSS, S);

@@ -16,6 +16,7 @@
 //   exp = E(S', D) + E(D', D)
 //   adv = nonsaturating(S'') + nonsaturating(D'')
 //   L   = rec + lambda_p per + lambda_e exp + lambda_adv adv
+//         + lambda_self (|e(S, S) - S|_1 + |p(S, S) - S|_1)   (ours, see the option)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
 // Two stages: joint training of everything, then a refinement of the expression generator in
 // which only the motion MLPs, the direction basis and the expression generator learn.
@@ -51,6 +52,11 @@ struct DpeTrainOptions {
     double lambda_perceptual = 1.0;
     double lambda_expression = 1.0;
     double lambda_adversarial = 0.1;
+    // L1 of the self-reconstructions e(S,S)-S and p(S,S)-S (the paper puts only its perceptual
+    // loss there). Our perceptual features come from a landmark net that barely sees colour, and
+    // without a pixel term the intermediate S' drifts to a green cast that only the second
+    // generator undoes (seen in a run's first 1000 steps). 0 = the paper's losses exactly.
+    double lambda_self_reconstruction = 1.0;
     double r1_gamma = 1.0;  // 0: no R1
     int64_t r1_every = 16;  // lazy regularisation interval (StyleGAN2)
     double ema_half_life_images = 2000.0;
