@@ -1,0 +1,50 @@
+// `avatar train` end to end on a tiny DPE: a run writes its model, log and checkpoint; bad
+// arguments are one-line errors; a folder with a run in it is not overwritten.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "cli_runner.h"
+#include "face/model_files.h"
+#include "scratch_dir.h"
+
+namespace avatar {
+namespace {
+namespace fs = std::filesystem;
+using testing::run_cli;
+
+void expect_one_line_error(const testing::CliResult& r, const std::string& subject) {
+    EXPECT_NE(r.exit_status, 0);
+    EXPECT_EQ(r.output.rfind("avatar: error: ", 0), 0u) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_NE(r.output.find(subject), std::string::npos) << r.output;
+}
+
+TEST(CliTrain, TinyDpeRunWritesAModelAndRefusesToOverwrite) {
+    if (!fs::is_regular_file(face::npm_packages_dir() / "@vladmandic/face-api/model" /
+                             "face_expression_model-weights_manifest.json"))
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    const auto dir = avatar::testing::fresh_dir("cli_train", "tiny") / "run";
+    const std::string tiny =
+        " -m dpe --size 16 --width 8 --max-channels 32 --batch 1 --steps 2 "
+        "--refine-steps 0 -o " +
+        dir.string();
+    const auto r = run_cli("-q --threads 1 train" + tiny);
+    ASSERT_EQ(r.exit_status, 0) << r.output;
+    EXPECT_TRUE(fs::is_regular_file(dir / "model.safetensors"));
+    EXPECT_TRUE(fs::is_regular_file(dir / "checkpoint" / "state.json"));
+    EXPECT_TRUE(fs::is_regular_file(dir / "losses.csv"));
+    const auto info = run_cli("info " + (dir / "model.safetensors").string());
+    EXPECT_NE(info.output.find("dpe-own"), std::string::npos) << info.output;
+
+    expect_one_line_error(run_cli("train" + tiny), "--resume");
+    expect_one_line_error(run_cli("train -m lia -o " + dir.string()), "lia");
+    expect_one_line_error(run_cli("train -m dpe --size 48 -o " + (dir / "x").string()), "--size");
+    expect_one_line_error(
+        run_cli("train -m dpe --max-channels 16 --width 8 -o " + (dir / "y").string()),
+        "--max-channels");
+}
+
+}  // namespace
+}  // namespace avatar
