@@ -1,7 +1,9 @@
 #pragma once
 // Runs the built `avatar` program (AVATAR_CLI_PATH) from tests and captures what it printed.
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
@@ -27,6 +29,14 @@ inline CliResult run_cli(const std::string& args) {
     const int status = pclose(pipe);
     result.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return result;
+}
+
+// A failed run that printed a single line starting "avatar: error:" and naming `subject`.
+inline void expect_one_line_error(const CliResult& r, const std::string& subject) {
+    EXPECT_NE(r.exit_status, 0);
+    EXPECT_EQ(r.output.rfind("avatar: error: ", 0), 0u) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_NE(r.output.find(subject), std::string::npos) << r.output;
 }
 
 }  // namespace avatar::testing

@@ -17,6 +17,7 @@
 namespace avatar {
 namespace {
 namespace fs = std::filesystem;
+using testing::expect_one_line_error;
 using testing::run_cli;
 
 const fs::path kSamples = fs::path(AVATAR_SOURCE_DIR) / "assets/samples";
@@ -63,14 +64,6 @@ VideoFacts read_video(const fs::path& path) {
 
 double mean_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
     return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().mean().item<double>();
-}
-
-// A single line on stderr starting "avatar: error:", naming `subject`.
-void expect_one_line_error(const testing::CliResult& r, const std::string& subject) {
-    EXPECT_NE(r.exit_status, 0);
-    EXPECT_EQ(r.output.rfind("avatar: error: ", 0), 0u) << r.output;
-    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-    EXPECT_NE(r.output.find(subject), std::string::npos) << r.output;
 }
 
 TEST(CliAnimate, StillPortraitDrivenByTheSampleKeepsSizeCountAndAudio) {

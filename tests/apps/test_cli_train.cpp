@@ -6,24 +6,17 @@
 #include <filesystem>
 
 #include "cli_runner.h"
-#include "face/model_files.h"
+#include "npm_models.h"
 #include "scratch_dir.h"
 
 namespace avatar {
 namespace {
 namespace fs = std::filesystem;
+using testing::expect_one_line_error;
 using testing::run_cli;
 
-void expect_one_line_error(const testing::CliResult& r, const std::string& subject) {
-    EXPECT_NE(r.exit_status, 0);
-    EXPECT_EQ(r.output.rfind("avatar: error: ", 0), 0u) << r.output;
-    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-    EXPECT_NE(r.output.find(subject), std::string::npos) << r.output;
-}
-
 TEST(CliTrain, TinyDpeRunWritesAModelAndRefusesToOverwrite) {
-    if (!fs::is_regular_file(face::npm_packages_dir() / "@vladmandic/face-api/model" /
-                             "face_expression_model-weights_manifest.json"))
+    if (!avatar::testing::faceapi_models_installed())
         GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
     const auto dir = avatar::testing::fresh_dir("cli_train", "tiny") / "run";
     const std::string tiny =

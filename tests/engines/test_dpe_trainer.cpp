@@ -14,18 +14,13 @@
 #include "core/safetensors.h"
 #include "engines/dpe/generator.h"
 #include "engines/dpe/trainer.h"
-#include "face/model_files.h"
+#include "npm_models.h"
 #include "scratch_dir.h"
 
 namespace {
 namespace fs = std::filesystem;
 using namespace avatar;
 using namespace avatar::engines::dpe;
-
-bool have_faceapi_models() {
-    return fs::is_regular_file(face::npm_packages_dir() / "@vladmandic/face-api/model" /
-                               "face_expression_model-weights_manifest.json");
-}
 
 DpeTrainOptions tiny_run(const fs::path& output) {
     DpeTrainOptions o;
@@ -64,7 +59,7 @@ TEST(DpeTrainer, CompactConfigDoublesChannelsUpToTheCap) {
 }
 
 TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
-    if (!have_faceapi_models())
+    if (!avatar::testing::faceapi_models_installed())
         GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
     Progress::set_enabled(false);
     const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer");

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "core/error.h"
-#include "face/model_files.h"
+#include "npm_models.h"
 #include "scratch_dir.h"
 #include "train/adversarial.h"
 #include "train/checkpoint.h"
@@ -18,11 +18,6 @@
 namespace {
 namespace fs = std::filesystem;
 using namespace avatar;
-
-bool have_faceapi_models() {
-    return fs::is_regular_file(face::npm_packages_dir() / "@vladmandic/face-api/model" /
-                               "face_expression_model-weights_manifest.json");
-}
 
 TEST(Ema, BetaHalvesOverTheHalfLife) {
     const double beta = train::ema_beta(8, 2000.0);
@@ -112,7 +107,7 @@ TEST(Adversarial, DiscriminatorAndLosses) {
 }
 
 TEST(FaceFeatureLosses, ZeroForIdenticalImagesAndDifferentiable) {
-    if (!have_faceapi_models())
+    if (!avatar::testing::faceapi_models_installed())
         GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
     train::FaceFeatureLosses losses;
     torch::manual_seed(2);

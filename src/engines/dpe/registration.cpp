@@ -199,15 +199,12 @@ void register_dpe() {
     own.engine = "dpe";
     own.description = "DPE trained by this project on the synthetic world (64x64, the default)";
     own.default_weights = "dpe-synth64/model.safetensors";
-    own.detect = [](const SafetensorsFile& file) -> std::optional<nlohmann::json> {
+    own.detect = [detect = detect_config<DPEConfig>({"dec_pose.input.input", "dir.weight"})](
+                     const SafetensorsFile& file) -> std::optional<nlohmann::json> {
         const auto it = file.metadata().find("format");
         if (it == file.metadata().end() || it->second != "avatar-dpe-own-v1")
             return std::nullopt;
-        try {
-            return DPEConfig::detect_from_weights(file).to_json();
-        } catch (const Error&) {
-            return std::nullopt;
-        }
+        return detect(file);
     };
     ModelRegistry::instance().add(std::move(own));
 
