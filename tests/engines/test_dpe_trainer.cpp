@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "core/error.h"
@@ -128,6 +129,27 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
         EXPECT_EQ(nlohmann::json::parse(in)["options"]["lambda_self_reconstruction"].get<double>(),
                   0.25);
+    }
+
+    // Without the GAN term the discriminator is skipped: its loss and the adversarial term log 0
+    // (adv and d_loss, columns 7 and 9 of losses.csv).
+    extend.refine_steps = 5;
+    extend.lambda_adversarial = 0;
+    train_dpe(extend);
+    {
+        std::ifstream in(root / "resumed" / "losses.csv");
+        std::string line, last;
+        while (std::getline(in, line))
+            last = line;
+        std::vector<std::string> cells;
+        std::stringstream row(last);
+        for (std::string cell; std::getline(row, cell, ',');)
+            cells.push_back(cell);
+        ASSERT_EQ(cells.size(), 10u) << last;
+        EXPECT_EQ(cells[0], "8");
+        EXPECT_EQ(std::stod(cells[6]), 0.0) << last;
+        EXPECT_EQ(std::stod(cells[8]), 0.0) << last;
+        EXPECT_GT(std::stod(cells[7]), 0.0) << last;  // the generator still trains
     }
 
     // A fresh run refuses a folder with a run in it; resume refuses one without.

@@ -360,7 +360,12 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
                          features.perceptual(S1, D1) + features.perceptual(eSS, S) +
                          features.perceptual(pSS, S);
         const auto exp = features.expression(S1, D) + features.expression(D1, D);
-        const auto adv = train::generator_adversarial_loss(disc->forward(torch::cat({S2, D2})));
+        // Without the GAN term (--lambda-adversarial 0, e.g. a reconstruction warm-up) the
+        // discriminator is neither run nor trained: it would cost a third of the step for nothing.
+        const bool adversarial = o.lambda_adversarial > 0;
+        const auto adv =
+            adversarial ? train::generator_adversarial_loss(disc->forward(torch::cat({S2, D2})))
+                        : torch::zeros({}, S.options());
         const auto total = rec + o.lambda_perceptual * per + o.lambda_expression * exp +
                            o.lambda_adversarial * adv;
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
@@ -372,22 +377,25 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
                                           static_cast<double>((step + 1) * o.batch)));
 
         // --- discriminator step -------------------------------------------------------------
-        for (auto& param : disc->parameters())
-            param.set_requires_grad(true);
-        const auto real = torch::cat({S, D});
-        const auto fake = torch::cat({S2, D2}).detach();
-        auto d_loss = train::discriminator_loss(disc->forward(real), disc->forward(fake));
-        double r1_value = l.r1;
-        if (o.r1_gamma > 0 && step % o.r1_every == 0) {
-            const auto real_r1 = real.detach().requires_grad_(true);
-            const auto r1 = train::r1_penalty(disc->forward(real_r1), real_r1);
-            d_loss = d_loss + (0.5 * o.r1_gamma * static_cast<double>(o.r1_every)) * r1;
-            r1_value = r1.item<double>();
+        auto d_loss = torch::zeros({});
+        double r1_value = adversarial ? l.r1 : 0.0;
+        if (adversarial) {
+            for (auto& param : disc->parameters())
+                param.set_requires_grad(true);
+            const auto real = torch::cat({S, D});
+            const auto fake = torch::cat({S2, D2}).detach();
+            d_loss = train::discriminator_loss(disc->forward(real), disc->forward(fake));
+            if (o.r1_gamma > 0 && step % o.r1_every == 0) {
+                const auto real_r1 = real.detach().requires_grad_(true);
+                const auto r1 = train::r1_penalty(disc->forward(real_r1), real_r1);
+                d_loss = d_loss + (0.5 * o.r1_gamma * static_cast<double>(o.r1_every)) * r1;
+                r1_value = r1.item<double>();
+            }
+            check(d_loss.requires_grad(), "train dpe", "the discriminator loss has no gradient");
+            d_optimizer->zero_grad();
+            d_loss.backward();
+            d_optimizer->step();
         }
-        check(d_loss.requires_grad(), "train dpe", "the discriminator loss has no gradient");
-        d_optimizer->zero_grad();
-        d_loss.backward();
-        d_optimizer->step();
 
         l = {rec.item<double>(),
              per.item<double>(),
