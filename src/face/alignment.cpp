@@ -325,6 +325,9 @@ torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transfo
 torch::Tensor warp_crop_antialiased(const torch::Tensor& image, const CropTransform& transform,
                                     Border border) {
     check(transform.size >= 1, "warp_crop_antialiased", "empty crop transform");
+    // avg_pool2d pools the last two dimensions: an HWC image would be pooled across W and C.
+    check(image.defined() && image.dim() == 4 && image.is_floating_point(), "warp_crop_antialiased",
+          "expected float [N, C, H, W], got " + shape_string(image));
     // Image pixels per crop pixel along the crop's x axis (the crop is a similarity).
     const auto& m = transform.crop_to_image.m;
     const double scale = std::hypot(m[0], m[3]);
@@ -420,6 +423,39 @@ torch::Tensor paste_back(const torch::Tensor& frame, const torch::Tensor& crop,
     if (is_uint8)
         blended = blended.round().clamp(0, 255);
     region.copy_(blended.to(frame.scalar_type()));
+    return out;
+}
+
+torch::Tensor add_crop_difference(const torch::Tensor& frame, const torch::Tensor& difference,
+                                  const CropTransform& transform_in, double mask_feather_px,
+                                  const torch::Tensor& mask) {
+    const std::string subject = "add_crop_difference";
+    check(frame.defined() && frame.dim() == 3 && frame.size(2) == 3 &&
+              (frame.scalar_type() == torch::kUInt8 || frame.scalar_type() == torch::kFloat32),
+          subject, "expected a uint8 or float32 frame [H, W, 3], got " + shape_string(frame));
+    check(difference.defined() && difference.dim() == 3 && difference.size(2) == 3 &&
+              difference.size(0) == difference.size(1) && difference.is_floating_point(),
+          subject, "expected a float square difference [S, S, 3], got " + shape_string(difference));
+    check(frame.device().is_cpu() && difference.device().is_cpu(), subject,
+          "images must be on the CPU");
+    const int size = int(difference.size(0));
+    const CropTransform transform =
+        transform_in.size == size ? transform_in : transform_in.resized(size);
+    auto out = frame.clone().contiguous();
+    const Roi roi = quad_roi(transform, frame.size(0), frame.size(1));
+    if (roi.empty())
+        return out;
+    const auto difference_f = difference.detach().to(torch::kFloat32).contiguous();
+    const auto warped = from_mat(
+        warp_to_roi(wrap_hwc(difference_f, subject), transform, roi, cv::BORDER_REPLICATE));
+    const auto alpha_crop = crop_paste_mask(size, mask_feather_px, mask).unsqueeze(-1);
+    const auto alpha =
+        from_mat(warp_to_roi(wrap_hwc(alpha_crop, subject), transform, roi, cv::BORDER_CONSTANT));
+    auto region = out.slice(0, roi.y0, roi.y1).slice(1, roi.x0, roi.x1);
+    auto changed = region.to(torch::kFloat32) + warped * alpha;
+    if (frame.scalar_type() == torch::kUInt8)
+        changed = changed.round().clamp(0, 255);
+    region.copy_(changed.to(frame.scalar_type()));
     return out;
 }
 

@@ -135,4 +135,14 @@ torch::Tensor paste_back(const torch::Tensor& frame, const torch::Tensor& crop,
                          ColourMatch colour_match = ColourMatch::kNone,
                          const torch::Tensor& mask = {});
 
+// Adds a change made in crop space to a copy of `frame` instead of replacing its pixels:
+// frame + a * difference, with `difference` (float32 [S, S, 3], in the frame's units: 0-255 for
+// a uint8 frame) warped back with the exact inverse transform and a = frame_paste_mask(...). Only
+// the difference is resampled, so the frame keeps its full-resolution detail wherever the change
+// is small: the paste of an edit made by a network working below the frame's resolution.
+// frame uint8 or float32 [H, W, 3] (uint8 results are rounded and clamped). CPU only.
+torch::Tensor add_crop_difference(const torch::Tensor& frame, const torch::Tensor& difference,
+                                  const CropTransform& transform, double mask_feather_px = 16.0,
+                                  const torch::Tensor& mask = {});
+
 }  // namespace avatar::face

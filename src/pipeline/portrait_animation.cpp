@@ -57,6 +57,7 @@ int DpeAnimator::size() const {
 
 void DpeAnimator::set_source(const torch::Tensor& crop) {
     torch::NoGradGuard no_grad;
+    reconstruction_ = torch::Tensor();
     source_ = generator_->encode(crop.to(device_));
     // The source's own motion from the code just computed: motion() would run the encoder again.
     source_motion_ = generator_->directions(generator_->alpha(source_.wa));
@@ -86,6 +87,12 @@ torch::Tensor DpeAnimator::animate(const torch::Tensor& driving_crop) {
     return render(motion_for(driving_motion(driving_crop)));
 }
 
+const torch::Tensor& DpeAnimator::reconstruction() {
+    if (!reconstruction_.defined())
+        reconstruction_ = render(source_motion_);
+    return reconstruction_;
+}
+
 // --- crops -------------------------------------------------------------------------------------
 
 face::CropTransform face_crop(const std::array<double, 4>& box, int size,
@@ -110,7 +117,10 @@ face::CropTransform CropSmoother::operator()(const face::CropTransform& raw, dou
 }
 
 torch::Tensor crop_input(const torch::Tensor& frame, const face::CropTransform& transform) {
-    return media::to_float_nchw(face::warp_crop(frame, transform, face::Border::kReplicate));
+    // Anti-aliased as the training crops are (train/synthetic_clips.h): a plain bilinear shrink
+    // shows the network aliased lids and lips it never saw in training.
+    return face::warp_crop_antialiased(media::to_float_nchw(frame), transform,
+                                       face::Border::kReplicate);
 }
 
 torch::Tensor paste_crop(const torch::Tensor& frame, const torch::Tensor& rendered,
@@ -150,6 +160,38 @@ torch::Tensor face_region_mask(const torch::Tensor& mesh468, const face::CropTra
     if (sigma > 0)
         cv::GaussianBlur(mask, mask, cv::Size(0, 0), sigma, sigma, cv::BORDER_CONSTANT);
     return torch::from_blob(mask.data, {size, size}, torch::kFloat32).clone().clamp(0, 1);
+}
+
+torch::Tensor paste_difference(const torch::Tensor& frame, const torch::Tensor& rendered,
+                               const torch::Tensor& reconstruction,
+                               const face::CropTransform& transform, const PasteOptions& options,
+                               const torch::Tensor& region) {
+    check(rendered.defined() && reconstruction.defined() &&
+              rendered.sizes() == reconstruction.sizes() && rendered.dim() == 4 &&
+              rendered.size(0) == 1,
+          "paste_difference",
+          "expected a rendered crop and a reconstruction of one shape [1, 3, S, S]");
+    // [-1, 1] -> the frame's 0-255 units.
+    const auto difference =
+        ((rendered - reconstruction).detach().cpu()[0].permute({1, 2, 0}) * 127.5).contiguous();
+    const double feather = options.feather * static_cast<double>(difference.size(0));
+    return face::add_crop_difference(frame, difference, transform, feather, region);
+}
+
+PasteMode parse_paste_mode(const std::string& name) {
+    if (name == "auto")
+        return PasteMode::kAuto;
+    if (name == "replace")
+        return PasteMode::kReplace;
+    if (name == "difference")
+        return PasteMode::kDifference;
+    throw Error("--paste-mode", "'" + name + "' is not one of auto, replace, difference");
+}
+
+PasteMode resolve_paste_mode(PasteMode mode, dpe::Stage stage) {
+    if (mode != PasteMode::kAuto)
+        return mode;
+    return stage == dpe::Stage::kExpression ? PasteMode::kDifference : PasteMode::kReplace;
 }
 
 PasteRegion parse_paste_region(const std::string& name) {
@@ -193,6 +235,19 @@ torch::Tensor paste_region(const AnimationOptions& options, const face::TrackedF
                            const face::CropTransform& crop) {
     return paste_face_only(options) ? face_region_mask(face.mesh468, crop) : torch::Tensor();
 }
+
+// A rendered crop into its frame by the resolved PasteMode.
+struct Paster {
+    const AnimationOptions& options;
+    torch::Tensor operator()(DpeAnimator& animator, const torch::Tensor& frame,
+                             const torch::Tensor& rendered, const face::CropTransform& crop,
+                             const torch::Tensor& region) const {
+        if (resolve_paste_mode(options.paste_mode, options.stage) == PasteMode::kDifference)
+            return paste_difference(frame, rendered, animator.reconstruction(), crop, options.paste,
+                                    region);
+        return paste_crop(frame, rendered, crop, options.paste, region);
+    }
+};
 
 double frame_time(int64_t index, const media::FrameRate& fps) {
     return static_cast<double>(index) * static_cast<double>(fps.den) / static_cast<double>(fps.num);
@@ -285,6 +340,7 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
     const auto t0 = std::chrono::steady_clock::now();
     DpeAnimator animator(std::move(generator), options.stage, options.motion);
     const int size = animator.size();
+    const Paster paste{options};
 
     // The still source: found, cropped and encoded once.
     media::FrameSource source_frames(source, options.threads);
@@ -323,10 +379,9 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
                 ++out.report.frames_without_face;
             } else {
                 const auto rendered = animator.animate(crop_input(*frame, *crop));
-                out.writer->write(
-                    options.paste_back
-                        ? paste_crop(*source_frame, rendered, source_crop, options.paste, region)
-                        : media::to_uint8_hwc(rendered));
+                out.writer->write(options.paste_back ? paste(animator, *source_frame, rendered,
+                                                             source_crop, region)
+                                                     : media::to_uint8_hwc(rendered));
             }
             ++out.report.frames;
             if (progress)
@@ -343,6 +398,7 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
     const auto t0 = std::chrono::steady_clock::now();
     DpeAnimator animator(std::move(generator), options.stage, options.motion);
     const int size = animator.size();
+    const Paster paste{options};
 
     media::FrameSource source_frames(source, options.threads);
     media::FrameSource driving_frames(driving, options.threads);
@@ -402,8 +458,8 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
                 animator.set_source(crop_input(*frame, *source_crop));
                 const auto rendered = animator.animate(crop_input(*drive, *driving_crop));
                 out.writer->write(options.paste_back
-                                      ? paste_crop(*frame, rendered, *source_crop, options.paste,
-                                                   paste_region(options, tracked, *source_crop))
+                                      ? paste(animator, *frame, rendered, *source_crop,
+                                              paste_region(options, tracked, *source_crop))
                                       : media::to_uint8_hwc(rendered));
             }
             ++out.report.frames;

@@ -72,13 +72,16 @@ public:
     torch::Tensor render(const torch::Tensor& motion);
     // driving crop -> rendered crop: render(motion_for(driving_motion(crop))).
     torch::Tensor animate(const torch::Tensor& driving_crop);
+    // The network's own rendering of the unedited source (its own motion at the chosen stage),
+    // computed once per source: the base of PasteMode::kDifference.
+    const torch::Tensor& reconstruction();
 
 private:
     engines::dpe::Generator generator_;
     engines::dpe::Stage stage_;
     MotionMode mode_;
     engines::dpe::SourceCode source_;
-    torch::Tensor source_motion_, reference_;
+    torch::Tensor source_motion_, reference_, reconstruction_;
     torch::Device device_{torch::kCPU};
 };
 
@@ -110,7 +113,7 @@ private:
 };
 
 // A crop of a uint8 [H, W, 3] frame as the network's input: float32 [1, 3, S, S] in [-1, 1]
-// (edge pixels replicated where the crop leaves the frame).
+// (edge pixels replicated where the crop leaves the frame; anti-aliased when it shrinks).
 torch::Tensor crop_input(const torch::Tensor& frame, const face::CropTransform& transform);
 
 struct PasteOptions {
@@ -140,6 +143,24 @@ torch::Tensor face_region_mask(const torch::Tensor& mesh468, const face::CropTra
 enum class PasteRegion { kAuto, kFace, kCrop };
 PasteRegion parse_paste_region(const std::string& name);  // "auto" | "face" | "crop"
 
+// How the rendered crop enters the frame. kReplace: its pixels replace the frame's (paste_crop).
+// kDifference: only its change from the network's rendering of the unedited source is added
+// (paste_difference), so a network working below the frame's resolution keeps the frame's own
+// detail wherever the edit changes little; right for expression edits, where the head stays put,
+// wrong for pose, where pixels move (the old detail would stay behind as a ghost). kAuto:
+// kDifference for --transfer exp, kReplace otherwise.
+enum class PasteMode { kAuto, kReplace, kDifference };
+PasteMode parse_paste_mode(const std::string& name);  // "auto" | "replace" | "difference"
+PasteMode resolve_paste_mode(PasteMode mode, engines::dpe::Stage stage);  // kAuto resolved
+
+// The frame plus (rendered - reconstruction), both network outputs [1, 3, S, S] in [-1, 1], warped
+// back through the crop's exact inverse under the feathered mask times `region`
+// (face::add_crop_difference). No colour matching: a difference carries no colour drift of its own.
+torch::Tensor paste_difference(const torch::Tensor& frame, const torch::Tensor& rendered,
+                               const torch::Tensor& reconstruction,
+                               const face::CropTransform& transform,
+                               const PasteOptions& options = {}, const torch::Tensor& region = {});
+
 // --- jobs --------------------------------------------------------------------------------------
 
 // How the driving video is cropped. kFixed: one square for the whole clip, from the first frame
@@ -156,6 +177,7 @@ struct AnimationOptions {
     PasteOptions paste;
     bool paste_back = true;  // false: write the rendered crops (size x size) instead
     PasteRegion paste_region = PasteRegion::kAuto;
+    PasteMode paste_mode = PasteMode::kAuto;
     bool keep_audio = true;
     int64_t max_frames = 0;  // 0 = all
     int crf = 18;

@@ -49,8 +49,10 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
               manifest.contains("pairs"),
           index.string(), "not a synthbench pairs file (layout avatar-face-v1 with a pairs list)");
     for (const auto& m : options.methods)
-        check(m == "source" || m == "warp" || m == "dpe", "--methods",
-              "unknown method '" + m + "' (source, warp, dpe)");
+        check(m == "source" || m == "warp" || m == "dpe" || m == "ceiling", "--methods",
+              "unknown method '" + m + "' (source, warp, dpe, ceiling)");
+    check(options.ceiling_size >= 16 && options.ceiling_size <= 1024, "--ceiling-size",
+          "must be between 16 and 1024");
     const bool run_dpe =
         std::find(options.methods.begin(), options.methods.end(), "dpe") != options.methods.end();
     check(!run_dpe || !options.dpe_weights.empty(), "--methods",
@@ -58,6 +60,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     check(options.dpe_motion == "relative" || options.dpe_motion == "absolute", "--dpe-motion",
           "'" + options.dpe_motion + "' is not one of relative, absolute");
     const auto dpe_motion = parse_motion_mode(options.dpe_motion);
+    const auto dpe_paste = parse_paste_mode(options.dpe_paste);
     const FrameScorer validated(options.metrics);  // throws for unknown metrics
 
     const auto& pairs = manifest.at("pairs");
@@ -78,7 +81,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     std::optional<SynthbenchDpe> dpe;
     if (run_dpe)
         // The data set's root holds the drivers' videos (the reference frames of relative mode).
-        dpe.emplace(options.dpe_weights, dpe_motion, pairs_dir.parent_path());
+        dpe.emplace(options.dpe_weights, dpe_motion, dpe_paste, pairs_dir.parent_path());
 
     // sums[method][task][metric], counts likewise
     const size_t nm = options.methods.size(), nt = tasks.size(), nk = options.metrics.size();
@@ -112,6 +115,9 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                 if (method == "warp") {
                     prediction = piecewise_affine_warp(source, source_points, target_points,
                                                        truth.size(0), truth.size(1));
+                } else if (method == "ceiling") {
+                    prediction = synthbench_ceiling(task, dpe_paste, source, source_points, truth,
+                                                    options.ceiling_size);
                 } else if (method == "dpe") {
                     // Self-reenactment is driven by A's own other frame, which is its truth;
                     // every other task by B's frame.
@@ -146,7 +152,14 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     if (dpe)
         report.notes.push_back("dpe: " + options.dpe_weights.string() + " (" +
                                std::to_string(dpe->size()) + "x" + std::to_string(dpe->size()) +
-                               "), " + options.dpe_motion + " motion");
+                               "), " + options.dpe_motion + " motion, " + options.dpe_paste +
+                               " paste");
+    if (std::find(options.methods.begin(), options.methods.end(), "ceiling") !=
+        options.methods.end())
+        report.notes.push_back("ceiling: the truth through a " +
+                               std::to_string(options.ceiling_size) + "x" +
+                               std::to_string(options.ceiling_size) +
+                               " crop and the dpe method's paste-back (" + options.dpe_paste + ")");
     for (size_t m = 0; m < nm; ++m)
         for (size_t t = 0; t < nt; ++t) {
             SynthbenchRow row{options.methods[m], tasks[t], count, {}};

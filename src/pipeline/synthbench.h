@@ -14,6 +14,8 @@
 //           oracle for where the landmarks go; the warp itself knows nothing of faces)
 //   dpe     a DPE generator (--dpe-weights, any size) on crops around the true points, the stage
 //           and paste-back per task (pipeline/synthbench_dpe.h)
+//   ceiling the true image through the dpe method's crop (at --ceiling-size) and paste-back:
+//           the best any generator of that size can score here (synthbench_ceiling)
 // Metrics are `avatar eval`'s (pipeline/evaluation.h), prediction vs the task's ground truth, the
 // identity metric vs the source image. Each image is analysed by the face front end once per
 // pair (FrameScorer), however many methods are scored against it.
@@ -31,6 +33,8 @@ struct SynthbenchOptions {
     std::vector<std::string> methods = {"source", "warp"};
     std::filesystem::path dpe_weights;    // needed by the dpe method
     std::string dpe_motion = "relative";  // relative | absolute (pipeline/portrait_animation.h)
+    std::string dpe_paste = "auto";       // auto | replace | difference (PasteMode), also ceiling's
+    int ceiling_size = 64;                // the crop size of the ceiling method
     int64_t max_pairs = 0;                // 0 = all
     bool show_progress = true;
 };

@@ -51,8 +51,12 @@ dpe::Stage synthbench_dpe_stage(const std::string& task) {
     return dpe::Stage::kBoth;
 }
 
-SynthbenchDpe::SynthbenchDpe(const fs::path& weights, MotionMode mode, fs::path dataset_root)
-    : weights_(weights), dataset_root_(std::move(dataset_root)), mode_(mode) {
+SynthbenchDpe::SynthbenchDpe(const fs::path& weights, MotionMode mode, PasteMode paste_mode,
+                             fs::path dataset_root)
+    : weights_(weights),
+      dataset_root_(std::move(dataset_root)),
+      mode_(mode),
+      paste_mode_(paste_mode) {
     check(fs::is_regular_file(weights_), weights_.string(), "not found (--dpe-weights)");
     generator_ = naming(weights_.string(), [&] {
         const auto file = SafetensorsFile::open(weights_);
@@ -77,6 +81,7 @@ void SynthbenchDpe::set_source(const torch::Tensor& image, const torch::Tensor& 
     naming(name, [&] {
         torch::NoGradGuard no_grad;
         source_image_ = image;
+        reconstructions_.clear();
         source_points_ = points;
         source_crop_ = face_crop(points_box(points), size());
         source_ = generator_->encode(crop_input(image, source_crop_).to(device_));
@@ -135,13 +140,40 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
     return naming(name, [&] {
         torch::NoGradGuard no_grad;
         const auto rendered = generator_->render(source_, motion, stage);
-        // An expression edit leaves the head where it is: only the face is replaced, hair, neck
-        // and background stay the source's exactly (PasteRegion::kAuto for exp).
-        const auto region = stage == dpe::Stage::kExpression
-                                ? face_region_mask(source_points_, source_crop_)
-                                : torch::Tensor();
-        return paste_crop(source_image_, rendered, source_crop_, PasteOptions{}, region);
+        torch::Tensor reconstruction;
+        if (resolve_paste_mode(paste_mode_, stage) == PasteMode::kDifference) {
+            auto& cached = reconstructions_[static_cast<int>(stage)];
+            if (!cached.defined())
+                cached = generator_->render(source_, source_motion_, stage);
+            reconstruction = cached;
+        }
+        return paste_synthbench_crop(task, paste_mode_, source_image_, source_points_, source_crop_,
+                                     rendered, reconstruction);
     });
+}
+
+torch::Tensor paste_synthbench_crop(const std::string& task, PasteMode mode,
+                                    const torch::Tensor& source, const torch::Tensor& source_points,
+                                    const face::CropTransform& crop, const torch::Tensor& rendered,
+                                    const torch::Tensor& reconstruction) {
+    const auto stage = synthbench_dpe_stage(task);
+    // An expression edit leaves the head where it is: only the face is replaced, hair, neck
+    // and background stay the source's exactly (PasteRegion::kAuto for exp).
+    const auto region =
+        stage == dpe::Stage::kExpression ? face_region_mask(source_points, crop) : torch::Tensor();
+    if (resolve_paste_mode(mode, stage) == PasteMode::kDifference)
+        return paste_difference(source, rendered, reconstruction, crop, PasteOptions{}, region);
+    return paste_crop(source, rendered, crop, PasteOptions{}, region);
+}
+
+torch::Tensor synthbench_ceiling(const std::string& task, PasteMode mode,
+                                 const torch::Tensor& source, const torch::Tensor& source_points,
+                                 const torch::Tensor& truth, int size) {
+    torch::NoGradGuard no_grad;
+    const auto crop = face_crop(points_box(source_points), size);
+    // A perfect generator renders the truth, and the source itself as its reconstruction.
+    return paste_synthbench_crop(task, mode, source, source_points, crop, crop_input(truth, crop),
+                                 crop_input(source, crop));
 }
 
 }  // namespace avatar::pipeline

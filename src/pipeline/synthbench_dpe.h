@@ -12,8 +12,10 @@
 //           which is the first frame of the driver's video in the data set (`avatar animate`
 //           takes the first driving frame likewise)
 //   paste   the rendered crop pasted into the full source frame through the crop's exact inverse
-//           (paste_crop, feathered, Lab colour match): only the face region for expression_only
-//           (PasteRegion::kAuto's choice for exp), the whole crop otherwise
+//           (feathered): only the face region for expression_only (PasteRegion::kAuto's choice
+//           for exp), the whole crop otherwise; by --dpe-paste (PasteMode, default auto: the
+//           difference from the source's reconstruction for expression_only, the crop's pixels
+//           with a Lab colour match otherwise)
 // The source is encoded once per pair, each driver's reference motion once per run.
 #include <torch/torch.h>
 
@@ -30,12 +32,29 @@ namespace avatar::pipeline {
 // The DPE stage that answers a synthbench task; throws Error for an unknown task.
 engines::dpe::Stage synthbench_dpe_stage(const std::string& task);
 
+// The rendered crop (the generator's output form, as crop_input gives) in the source the way the
+// dpe method pastes it for `task`: the face region for expression_only, the crop otherwise; by
+// `mode` resolved for the task's stage (kDifference needs `reconstruction`, the generator's
+// rendering of the unedited source).
+torch::Tensor paste_synthbench_crop(const std::string& task, PasteMode mode,
+                                    const torch::Tensor& source, const torch::Tensor& source_points,
+                                    const face::CropTransform& crop, const torch::Tensor& rendered,
+                                    const torch::Tensor& reconstruction = {});
+
+// The `ceiling` method: the task's true image itself, cropped at `size` in the source's crop and
+// pasted back as the dpe method pastes its output (with the source's own crop as the
+// reconstruction). It is what a perfect size x size generator would score through this crop and
+// paste-back, the bound on any model of that size.
+torch::Tensor synthbench_ceiling(const std::string& task, PasteMode mode,
+                                 const torch::Tensor& source, const torch::Tensor& source_points,
+                                 const torch::Tensor& truth, int size);
+
 class SynthbenchDpe {
 public:
     // weights: a DPE generator (.safetensors in the official layout, any size); dataset_root:
     // the data set folder (synth.json), read for the reference frames of relative motion.
     // Throws Error naming the weights file if it cannot be read or is not a DPE generator.
-    SynthbenchDpe(const std::filesystem::path& weights, MotionMode mode,
+    SynthbenchDpe(const std::filesystem::path& weights, MotionMode mode, PasteMode paste_mode,
                   std::filesystem::path dataset_root);
 
     int size() const;
@@ -60,7 +79,9 @@ private:
     std::filesystem::path weights_, dataset_root_;
     engines::dpe::Generator generator_{nullptr};
     MotionMode mode_;
+    PasteMode paste_mode_;
     torch::Device device_{torch::kCPU};
+    std::map<int, torch::Tensor> reconstructions_;  // stage -> the source rendered unedited
     torch::Tensor source_image_, source_points_, source_motion_;
     face::CropTransform source_crop_;
     engines::dpe::SourceCode source_;

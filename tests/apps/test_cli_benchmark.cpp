@@ -152,7 +152,8 @@ TEST(SynthbenchDpe, ExpressionEditsPasteOnlyTheFace) {
     };
     const auto source = media::read_image(folder / "source.png");
     const auto driving = media::read_image(folder / "driving.png");
-    pipeline::SynthbenchDpe dpe(tiny_dpe_weights(root), pipeline::MotionMode::kAbsolute, dir);
+    pipeline::SynthbenchDpe dpe(tiny_dpe_weights(root), pipeline::MotionMode::kAbsolute,
+                                pipeline::PasteMode::kReplace, dir);
     EXPECT_EQ(dpe.size(), 32);
     dpe.set_source(source, points("source"), "source.png");
     const int64_t b = pair.at("identity_b").get<int64_t>();
@@ -186,6 +187,71 @@ TEST(SynthbenchDpe, ExpressionEditsPasteOnlyTheFace) {
     EXPECT_GT((changed(pose) & outside).sum().item<int64_t>(), 0);
 
     EXPECT_THROW(dpe.predict("sideways", driving, points("driving"), b, "driving.png"), Error);
+
+    // The difference paste (the default for expression edits) adds the rendered change from the
+    // source's own reconstruction: driven by the source itself (absolute motion, the same crop),
+    // the change is zero and the source comes back bit for bit, though the random weights
+    // render noise.
+    pipeline::SynthbenchDpe difference(tiny_dpe_weights(root), pipeline::MotionMode::kAbsolute,
+                                       pipeline::PasteMode::kAuto, dir);
+    difference.set_source(source, points("source"), "source.png");
+    const int64_t a = pair.at("identity_a").get<int64_t>();
+    EXPECT_TRUE(torch::equal(
+        difference.predict("expression_only", source, points("source"), a, "source.png"), source));
+    const auto edited =
+        difference.predict("expression_only", driving, points("driving"), b, "driving.png");
+    EXPECT_GT(changed(edited).sum().item<int64_t>(), 0);
+    EXPECT_EQ((changed(edited) & outside).sum().item<int64_t>(), 0);
+    // A pose edit is not a difference under auto: the same as replace.
+    EXPECT_TRUE(torch::equal(
+        difference.predict("pose_only", driving, points("driving"), b, "driving.png"), pose));
+}
+
+// The ceiling method: the truth through the crop and paste-back. Through a difference paste the
+// source's own crop is its reconstruction, so where the truth is the source nothing is lost; a
+// bigger crop scores at least as well.
+TEST(SynthbenchCeiling, IsTheTruthThroughTheCrop) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto root = testing::fresh_dir("cli_benchmark", "synthbench_ceiling");
+    const auto dir = root / "set";
+    const auto made = run_cli("-q synth -o " + dir.string() +
+                              " --identities 2 --frames 3 --size 128 --seed 11 --pairs 1");
+    ASSERT_EQ(made.exit_status, 0) << made.output;
+    std::ifstream in(dir / "pairs" / "pairs.json");
+    nlohmann::json manifest;
+    in >> manifest;
+    const auto& pair = manifest.at("pairs").at(0);
+    const auto folder = dir / "pairs" / pair.at("folder").get<std::string>();
+    const auto c = face::unpack_face_coefficients(
+        torch::tensor(pair.at("rows").at("source").get<std::vector<double>>(), torch::kFloat64));
+    const auto points =
+        face::project_face(c.pose.unsqueeze(0), c.identity, c.expression.unsqueeze(0))[0];
+    const auto source = media::read_image(folder / "source.png");
+    const auto truth = media::read_image(folder / "reenact.png");
+    EXPECT_TRUE(
+        torch::equal(pipeline::synthbench_ceiling("expression_only", pipeline::PasteMode::kAuto,
+                                                  source, points, source, 32),
+                     source));
+    const auto error = [&](int size) {
+        const auto out = pipeline::synthbench_ceiling("reenact", pipeline::PasteMode::kAuto, source,
+                                                      points, truth, size);
+        return (out.to(torch::kFloat32) - truth.to(torch::kFloat32)).abs().mean().item<double>();
+    };
+    const double unchanged =
+        (source.to(torch::kFloat32) - truth.to(torch::kFloat32)).abs().mean().item<double>();
+    EXPECT_LT(error(128), error(32));
+    EXPECT_LT(error(32), unchanged);
+
+    const auto r = run_cli("--json benchmark synthbench " + dir.string() +
+                           " --methods source,ceiling --metrics psnr --ceiling-size 48");
+    ASSERT_EQ(r.exit_status, 0) << r.output;
+    const auto report = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+    EXPECT_EQ(report.at("rows").size(), 8u);
+    EXPECT_NE(report.at("notes").dump().find("48x48"), std::string::npos) << report.dump();
+    const auto bad =
+        run_cli("benchmark synthbench " + dir.string() + " --methods ceiling --dpe-paste sideways");
+    EXPECT_NE(bad.exit_status, 0);
+    EXPECT_NE(bad.output.find("--dpe-paste"), std::string::npos) << bad.output;
 }
 
 }  // namespace

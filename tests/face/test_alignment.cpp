@@ -252,5 +252,40 @@ TEST(Alignment, PasteMaskAndErrors) {
         torch::equal(paste_back(frame, torch::zeros({64, 64, 3}, torch::kUInt8), far), frame));
 }
 
+// A difference paste changes the frame by exactly the difference inside the mask and nowhere
+// else, and a zero difference leaves it bit for bit.
+TEST(Alignment, AddCropDifferenceAddsOnlyTheChange) {
+    const auto frame = test_image(120, 140);
+    const auto t = box_crop(40, 30, 48, 48, 32, {1.0, 0.0});  // 1.5 frame pixels per crop pixel
+    EXPECT_TRUE(torch::equal(add_crop_difference(frame, torch::zeros({32, 32, 3}), t, 4.0), frame));
+    const auto plus = add_crop_difference(frame, torch::full({32, 32, 3}, 10.0f), t, 4.0);
+    const auto change = plus.to(torch::kInt32) - frame.to(torch::kInt32);
+    // Well inside the feather: +10 (less where the frame saturates at 255).
+    const auto centre = change.slice(0, 44, 64).slice(1, 54, 74);
+    const auto headroom = (255 - frame.to(torch::kInt32)).slice(0, 44, 64).slice(1, 54, 74);
+    EXPECT_TRUE(torch::equal(centre, torch::minimum(headroom, torch::full_like(headroom, 10))));
+    // Where the paste mask is zero: nothing.
+    const auto outside = frame_paste_mask(t, 120, 140, 4.0) == 0;
+    ASSERT_GT(outside.sum().item<int64_t>(), 1000);
+    EXPECT_EQ((change.abs().amax(2) > 0).logical_and(outside).sum().item<int64_t>(), 0);
+    // A float frame works in its own units; bad shapes are errors.
+    const auto frame_f = frame.to(torch::kFloat32) / 255;
+    const auto plus_f = add_crop_difference(frame_f, torch::full({32, 32, 3}, 0.5f), t, 0.0);
+    EXPECT_NEAR((plus_f - frame_f)[54][64][0].item<float>(), 0.5f, 1e-6);
+    EXPECT_THROW(add_crop_difference(frame, torch::zeros({32, 16, 3}), t), Error);
+    EXPECT_THROW(add_crop_difference(frame, torch::zeros({32, 32, 3}, torch::kUInt8), t), Error);
+}
+
+// The anti-aliased crop takes only float NCHW images: avg_pool2d would pool an HWC image across
+// its width and channels.
+TEST(Alignment, AntialiasedCropRejectsHwcImages) {
+    const auto frame = test_image(200, 200);
+    const auto t = box_crop(20, 20, 160, 160, 32);
+    EXPECT_THROW(warp_crop_antialiased(frame, t), Error);
+    const auto nchw = frame.permute({2, 0, 1}).unsqueeze(0).to(torch::kFloat32);
+    const auto crop = warp_crop_antialiased(nchw, t);
+    EXPECT_EQ(crop.sizes(), (std::vector<int64_t>{1, 3, 32, 32}));
+}
+
 }  // namespace
 }  // namespace avatar::face

@@ -54,6 +54,17 @@ TEST(RelativeMotion, ModeNamesParse) {
     EXPECT_THROW(parse_driving_crop("still"), Error);
     EXPECT_EQ(parse_paste_region("face"), PasteRegion::kFace);
     EXPECT_THROW(parse_paste_region("head"), Error);
+    EXPECT_EQ(parse_paste_mode("difference"), PasteMode::kDifference);
+    EXPECT_THROW(parse_paste_mode("blend"), Error);
+    // auto: the difference for expression edits (the head stays put), the pixels otherwise.
+    EXPECT_EQ(resolve_paste_mode(PasteMode::kAuto, engines::dpe::Stage::kExpression),
+              PasteMode::kDifference);
+    EXPECT_EQ(resolve_paste_mode(PasteMode::kAuto, engines::dpe::Stage::kPose),
+              PasteMode::kReplace);
+    EXPECT_EQ(resolve_paste_mode(PasteMode::kAuto, engines::dpe::Stage::kBoth),
+              PasteMode::kReplace);
+    EXPECT_EQ(resolve_paste_mode(PasteMode::kReplace, engines::dpe::Stage::kExpression),
+              PasteMode::kReplace);
 }
 
 // The first driving frame renders the source driven by itself (the official forward with the

@@ -28,6 +28,7 @@ struct AnimateCliOptions {
     std::string driving_crop = "fixed";
     std::string colour_match = "lab";
     std::string paste_region = "auto";
+    std::string paste_mode = "auto";
     double crop_scale = 1.7;
     double feather = 0.08;
     bool no_paste = false;
@@ -70,6 +71,7 @@ int run_animate(const AnimateCliOptions& o, const GlobalOptions& global, bool ed
     options.paste.colour_match = parse_colour_match(o.colour_match);
     options.paste_back = !o.no_paste;
     options.paste_region = pipeline::parse_paste_region(o.paste_region);
+    options.paste_mode = pipeline::parse_paste_mode(o.paste_mode);
     options.keep_audio = !o.no_audio;
     options.max_frames = o.max_frames;
     options.crf = o.crf;
@@ -173,6 +175,14 @@ void add_common_options(CLI::App* cmd, AnimateCliOptions& o, bool edit) {
                     "hair, neck and background stay the frame's), crop = the whole square crop. "
                     "auto: face for --transfer exp, crop for pose and both (the head moves)")
         ->check(CLI::IsMember({"auto", "face", "crop"}))
+        ->capture_default_str();
+    cmd->add_option("--paste-mode", o.paste_mode,
+                    "How the rendered face enters the frame: replace = its pixels (colour-"
+                    "matched), difference = only its change from the network's rendering of the "
+                    "unedited source is added, so the frame keeps its own sharp detail where the "
+                    "edit changes little (wrong where the head moves). auto: difference for "
+                    "--transfer exp, replace for pose and both")
+        ->check(CLI::IsMember({"auto", "replace", "difference"}))
         ->capture_default_str();
     cmd->add_flag("--no-paste", o.no_paste,
                   "Write the rendered crops (the weights' size, e.g. 256x256) instead of pasting "

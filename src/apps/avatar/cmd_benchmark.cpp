@@ -17,7 +17,9 @@ struct SynthbenchCliOptions {
     std::string output;
     std::string dpe_weights;
     std::string dpe_motion = "relative";
+    std::string dpe_paste = "auto";
     int64_t max_pairs = 0;
+    int ceiling_size = 64;
 };
 
 int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOptions& global) {
@@ -30,7 +32,9 @@ int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOpti
         run.methods.push_back("dpe");  // weights given: score the engine beside the baselines
     run.dpe_weights = options.dpe_weights;
     run.dpe_motion = options.dpe_motion;
+    run.dpe_paste = options.dpe_paste;
     run.max_pairs = options.max_pairs;
+    run.ceiling_size = options.ceiling_size;
     run.show_progress = !global.quiet && !global.json;
     const auto report = pipeline::run_synthbench(options.dir, run);
     const std::string text = global.json ? report.to_json().dump(2) + "\n" : report.to_markdown();
@@ -55,14 +59,16 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
         "the true answer. Methods: source (the unchanged source image) and warp (the "
         "landmark-driven piecewise-affine warp), the baselines every engine must beat, and dpe "
         "(a DPE generator given by --dpe-weights, on crops around the true landmarks, pasted "
-        "back into the source frame).");
+        "back into the source frame). ceiling (the true answer itself through the dpe method's "
+        "crop "
+        "and paste-back at --ceiling-size) is the best any model of that size can score.");
     cmd->add_option("DIR", options->dir, "Data set folder (with pairs/pairs.json)")->required();
     cmd->add_option("--metrics", options->metrics,
                     "Comma-separated metrics of `avatar eval --list` (default "
                     "psnr,ssim,face_psnr,csim,akd_iod,aed,apd)");
     cmd->add_option("--methods", options->methods,
-                    "Comma-separated methods: source, warp, dpe (default source,warp, plus dpe "
-                    "when --dpe-weights is given)");
+                    "Comma-separated methods: source, warp, dpe, ceiling (default source,warp, "
+                    "plus dpe when --dpe-weights is given)");
     cmd->add_option("--dpe-weights", options->dpe_weights,
                     "DPE generator weights for the dpe method (.safetensors in the official "
                     "layout, any size: the crops are made at the weights' size)");
@@ -70,6 +76,16 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "DPE motion: relative (the source's own motion plus the driving change since "
                     "the driver's first video frame) or absolute (the driving frame's motion)")
         ->capture_default_str();
+    cmd->add_option("--dpe-paste", options->dpe_paste,
+                    "How the dpe and ceiling methods paste back: replace (the rendered pixels), "
+                    "difference (the change from the source's reconstruction added to the "
+                    "source), auto (difference for expression_only, replace otherwise)")
+        ->check(CLI::IsMember({"auto", "replace", "difference"}))
+        ->capture_default_str();
+    cmd->add_option("--ceiling-size", options->ceiling_size,
+                    "Crop size of the ceiling method (a model's image size)")
+        ->capture_default_str()
+        ->check(CLI::Range(16, 1024));
     cmd->add_option("--max-pairs", options->max_pairs, "Score at most this many pairs")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("-o,--output", options->output, "Also write the table to this file");
