@@ -152,6 +152,19 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         EXPECT_GT(std::stod(cells[7]), 0.0) << last;  // the generator still trains
     }
 
+    // Resuming without step counts keeps the run's own schedule (8 steps: nothing left to do).
+    auto keep = extend;
+    keep.joint_steps = -1;
+    keep.refine_steps = -1;
+    EXPECT_EQ(train_dpe(keep).last_step, 8);
+    {
+        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
+        EXPECT_EQ(nlohmann::json::parse(in)["options"]["refine_steps"].get<int64_t>(), 5);
+    }
+    auto unknown = tiny_run(root / "fresh_without_steps");
+    unknown.joint_steps = -1;
+    EXPECT_THROW(train_dpe(unknown), Error);
+
     // A fresh run refuses a folder with a run in it; resume refuses one without.
     EXPECT_THROW(train_dpe(tiny_run(root / "straight")), Error);
     auto nothing = tiny_run(root / "empty");

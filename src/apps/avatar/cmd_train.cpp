@@ -21,13 +21,20 @@ struct TrainCliOptions {
     engines::dpe::DpeTrainOptions train;
 };
 
-int run_train(TrainCliOptions o, const GlobalOptions& global) {
+int run_train(TrainCliOptions o, const GlobalOptions& global, bool steps_given,
+              bool refine_steps_given) {
     check(o.model == "dpe", "-m", "'" + o.model + "' cannot be trained yet (dpe)");
     o.train.output = o.output;
     o.train.model = engines::dpe::compact_config(o.size, o.width, o.max_channels);
     o.train.data.seed = o.seed;
     o.train.data.identities = static_cast<int>(o.identities);
     o.train.show_progress = !global.quiet && !global.json;
+    // A resumed run keeps its own schedule unless told otherwise: this call's defaults would
+    // silently move the start of stage 2.
+    if (o.train.resume && !steps_given)
+        o.train.joint_steps = -1;
+    if (o.train.resume && !refine_steps_given)
+        o.train.refine_steps = -1;
     const auto report = engines::dpe::train_dpe(o.train);
     if (global.json) {
         print_json({{"output", o.output},
@@ -77,11 +84,14 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--max-channels", o.max_channels, "Channel cap, also the latent size")
         ->capture_default_str();
     cmd->add_option("--batch", o.train.batch, "Pairs per step")->capture_default_str();
-    cmd->add_option("--steps", o.train.joint_steps, "Steps of stage 1 (joint training)")
-        ->capture_default_str();
-    cmd->add_option("--refine-steps", o.train.refine_steps,
-                    "Steps of stage 2 (expression generator refinement)")
-        ->capture_default_str();
+    auto* steps = cmd->add_option("--steps", o.train.joint_steps,
+                                  "Steps of stage 1 (joint training; with --resume: the run's "
+                                  "own unless given)")
+                      ->capture_default_str();
+    auto* refine_steps = cmd->add_option("--refine-steps", o.train.refine_steps,
+                                         "Steps of stage 2 (expression generator refinement; "
+                                         "with --resume: the run's own unless given)")
+                             ->capture_default_str();
     cmd->add_option("--lr", o.train.joint_lr, "Adam learning rate of stage 1")
         ->capture_default_str();
     cmd->add_option("--refine-lr", o.train.refine_lr, "Adam learning rate of stage 2")
@@ -109,7 +119,10 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--max-steps", o.train.max_steps_this_run,
                     "Stop after this many steps of this call (0: run to the end); resume later")
         ->capture_default_str();
-    commands.push_back({cmd, [options, &global] { return run_train(*options, global); }});
+    commands.push_back({cmd, [options, &global, steps, refine_steps] {
+                            return run_train(*options, global, steps->count() > 0,
+                                             refine_steps->count() > 0);
+                        }});
 }
 
 }  // namespace avatar::cli

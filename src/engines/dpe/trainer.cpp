@@ -98,12 +98,19 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.r1_gamma = j.at("r1_gamma").get<double>();
     o.r1_every = j.at("r1_every").get<int64_t>();
     o.ema_half_life_images = j.at("ema_half_life_images").get<double>();
+    if (o.joint_steps < 0)
+        o.joint_steps = j.at("joint_steps").get<int64_t>();
+    if (o.refine_steps < 0)
+        o.refine_steps = j.at("refine_steps").get<int64_t>();
 }
 
 void validate(const DpeTrainOptions& o) {
     check(!o.output.empty(), "-o", "an output folder is required");
     check(o.batch >= 1 && o.batch <= 1024, "--batch", "must be in [1, 1024]");
-    check(o.joint_steps >= 0 && o.refine_steps >= 0 && o.joint_steps + o.refine_steps > 0,
+    // Negative: the checkpoint's, when resuming (restore_options fills them in).
+    const bool steps_from_checkpoint = o.resume && (o.joint_steps < 0 || o.refine_steps < 0);
+    check(steps_from_checkpoint ||
+              (o.joint_steps >= 0 && o.refine_steps >= 0 && o.joint_steps + o.refine_steps > 0),
           "--steps", "the joint and refinement steps must be >= 0 and not both 0");
     check(o.joint_lr > 0 && o.refine_lr > 0, "--lr", "learning rates must be positive");
     check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
@@ -216,6 +223,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         saved_state = nlohmann::json::parse(in);
         const DpeTrainOptions given = o;
         restore_options(o, saved_state.at("options"));
+        validate(o);  // the steps taken from the checkpoint
         if (o.override_losses) {
             o.joint_lr = given.joint_lr;
             o.refine_lr = given.refine_lr;

@@ -45,6 +45,8 @@ struct DpeTrainOptions {
     DPEConfig model = compact_config(64, 32, 128);
     train::SyntheticClipOptions data;  // data.image_size is set to model.size
     int64_t batch = 8;
+    // With resume, a negative count keeps the checkpoint's (`avatar train --resume` without
+    // --steps / --refine-steps); a given one extends or shortens the run.
     int64_t joint_steps = 20000;  // stage 1 (the paper: 100k at batch 32)
     int64_t refine_steps = 5000;  // stage 2 (the paper: 50k)
     double joint_lr = 0.002;      // Adam, betas (0, 0.99), as the paper's 0.002 / 0.0008
