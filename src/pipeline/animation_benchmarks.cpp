@@ -45,19 +45,25 @@ void register_animation_benchmarks() {
             {"dpe.animate.frame." + stage_name,
              "avatar animate per driving frame, stage '" + stage_name +
                  "', relative motion: crop a 720p driving frame to 256, motion, render, paste "
-                 "back with Lab colour match into a 720p source (tracking excluded; source "
-                 "encoded once beforehand)",
+                 "back into a 720p source as the command does by default (exp: the difference "
+                 "from the source's reconstruction, computed beforehand; both: the pixels with a "
+                 "Lab colour match; tracking excluded; source encoded once beforehand)",
              "frame",
              [st] {
                  auto animator =
                      std::make_shared<DpeAnimator>(official_generator(), st, MotionMode::kRelative);
                  const auto source = hd_scene();
                  animator->set_source(crop_input(source.frame, source.crop));
+                 AnimationOptions options;
+                 options.stage = st;
+                 // A still source's reconstruction is made once, before the first frame.
+                 if (resolve_paste_mode(options.paste_mode, st) == PasteMode::kDifference)
+                     animator->reconstruction();
                  const auto driving = hd_scene();
-                 return std::function<void()>([animator, source, driving] {
+                 return std::function<void()>([animator, source, driving, options] {
                      const auto rendered =
                          animator->animate(crop_input(driving.frame, driving.crop));
-                     paste_crop(source.frame, rendered, source.crop);
+                     paste_rendered(*animator, source.frame, rendered, source.crop, options);
                  });
              },
              std::nullopt});
@@ -65,18 +71,20 @@ void register_animation_benchmarks() {
     benches.add(
         {"dpe.edit_video.frame",
          "avatar edit-video per frame (stage 'exp', relative motion): crop the 720p source and "
-         "driving frames, encode the source frame and its motion, driving motion, render, paste "
-         "back (tracking excluded)",
+         "driving frames, encode the source frame and its motion, driving motion, render, render "
+         "the source's reconstruction and paste the difference back, as the command does by "
+         "default (tracking excluded)",
          "frame",
          [] {
              auto animator = std::make_shared<DpeAnimator>(
                  official_generator(), dpe::Stage::kExpression, MotionMode::kRelative);
              const auto source = hd_scene();
              const auto driving = hd_scene();
-             return std::function<void()>([animator, source, driving] {
+             AnimationOptions options;  // stage exp, paste mode auto: the difference
+             return std::function<void()>([animator, source, driving, options] {
                  animator->set_source(crop_input(source.frame, source.crop));
                  const auto rendered = animator->animate(crop_input(driving.frame, driving.crop));
-                 paste_crop(source.frame, rendered, source.crop);
+                 paste_rendered(*animator, source.frame, rendered, source.crop, options);
              });
          },
          std::nullopt});

@@ -236,19 +236,6 @@ torch::Tensor paste_region(const AnimationOptions& options, const face::TrackedF
     return paste_face_only(options) ? face_region_mask(face.mesh468, crop) : torch::Tensor();
 }
 
-// A rendered crop into its frame by the resolved PasteMode.
-struct Paster {
-    const AnimationOptions& options;
-    torch::Tensor operator()(DpeAnimator& animator, const torch::Tensor& frame,
-                             const torch::Tensor& rendered, const face::CropTransform& crop,
-                             const torch::Tensor& region) const {
-        if (resolve_paste_mode(options.paste_mode, options.stage) == PasteMode::kDifference)
-            return paste_difference(frame, rendered, animator.reconstruction(), crop, options.paste,
-                                    region);
-        return paste_crop(frame, rendered, crop, options.paste, region);
-    }
-};
-
 double frame_time(int64_t index, const media::FrameRate& fps) {
     return static_cast<double>(index) * static_cast<double>(fps.den) / static_cast<double>(fps.num);
 }
@@ -334,13 +321,21 @@ void finish_output(Output& out, const std::string& what, std::chrono::steady_clo
 
 }  // namespace
 
+torch::Tensor paste_rendered(DpeAnimator& animator, const torch::Tensor& frame,
+                             const torch::Tensor& rendered, const face::CropTransform& crop,
+                             const AnimationOptions& options, const torch::Tensor& region) {
+    if (resolve_paste_mode(options.paste_mode, options.stage) == PasteMode::kDifference)
+        return paste_difference(frame, rendered, animator.reconstruction(), crop, options.paste,
+                                region);
+    return paste_crop(frame, rendered, crop, options.paste, region);
+}
+
 AnimationReport animate_portrait(dpe::Generator generator, const fs::path& source,
                                  const fs::path& driving, const fs::path& output,
                                  const AnimationOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     DpeAnimator animator(std::move(generator), options.stage, options.motion);
     const int size = animator.size();
-    const Paster paste{options};
 
     // The still source: found, cropped and encoded once.
     media::FrameSource source_frames(source, options.threads);
@@ -379,9 +374,10 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
                 ++out.report.frames_without_face;
             } else {
                 const auto rendered = animator.animate(crop_input(*frame, *crop));
-                out.writer->write(options.paste_back ? paste(animator, *source_frame, rendered,
-                                                             source_crop, region)
-                                                     : media::to_uint8_hwc(rendered));
+                out.writer->write(options.paste_back
+                                      ? paste_rendered(animator, *source_frame, rendered,
+                                                       source_crop, options, region)
+                                      : media::to_uint8_hwc(rendered));
             }
             ++out.report.frames;
             if (progress)
@@ -398,7 +394,6 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
     const auto t0 = std::chrono::steady_clock::now();
     DpeAnimator animator(std::move(generator), options.stage, options.motion);
     const int size = animator.size();
-    const Paster paste{options};
 
     media::FrameSource source_frames(source, options.threads);
     media::FrameSource driving_frames(driving, options.threads);
@@ -458,8 +453,9 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
                 animator.set_source(crop_input(*frame, *source_crop));
                 const auto rendered = animator.animate(crop_input(*drive, *driving_crop));
                 out.writer->write(options.paste_back
-                                      ? paste(animator, *frame, rendered, *source_crop,
-                                              paste_region(options, tracked, *source_crop))
+                                      ? paste_rendered(animator, *frame, rendered, *source_crop,
+                                                       options,
+                                                       paste_region(options, tracked, *source_crop))
                                       : media::to_uint8_hwc(rendered));
             }
             ++out.report.frames;

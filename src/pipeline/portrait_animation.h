@@ -185,6 +185,13 @@ struct AnimationOptions {
     bool show_progress = true;
 };
 
+// A rendered crop of `animator`'s current source in `frame`, by options.paste_mode resolved for
+// options.stage (kDifference: against animator.reconstruction()), with options.paste, times
+// `region` if given.
+torch::Tensor paste_rendered(DpeAnimator& animator, const torch::Tensor& frame,
+                             const torch::Tensor& rendered, const face::CropTransform& crop,
+                             const AnimationOptions& options, const torch::Tensor& region = {});
+
 struct AnimationReport {
     std::string output;
     int64_t frames = 0;               // frames written
