@@ -7,8 +7,11 @@ namespace avatar {
 // Number of hardware threads (at least 1).
 int hardware_threads();
 
-// Sets the intra-op threads of LibTorch and the threads of OpenCV; `threads` <= 0 means all
-// hardware threads. Returns the number set.
+// OMP_NUM_THREADS when it is set to a positive number, else hardware_threads().
+int default_threads();
+
+// Sets the intra-op threads of LibTorch and the threads of OpenCV; `threads` <= 0 means
+// default_threads(). Returns the number set.
 int set_threads(int threads);
 
 // For the rest of a scope, LibTorch ops started from this thread use one intra-op thread; the
