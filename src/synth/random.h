@@ -5,6 +5,7 @@
 // noise for procedural textures.
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 
 namespace avatar::synth {
 

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "face/alignment.h"
 #include "face/face_model.h"
+#include "synth/dataset.h"
 #include "synth/head.h"
 #include "synth/motion_generator.h"
 #include "synth/random.h"
@@ -25,7 +27,17 @@ uint64_t stream_seed(uint64_t seed, int64_t index, uint64_t purpose) {
 }  // namespace
 
 struct SyntheticClipSampler::Impl {
-    explicit Impl(const SyntheticClipOptions& o) : options(o) {}
+    explicit Impl(const SyntheticClipOptions& o) : options(o) {
+        photo = synth::AppearanceSources::load(o.photo_textures, o.backgrounds);
+        // The procedural identities share the photographic backgrounds, not the faces.
+        procedural.backgrounds = photo.backgrounds;
+        procedural.background_names = photo.background_names;
+        if (!o.photo_textures.empty() || !o.backgrounds.empty())
+            spdlog::info(
+                "training data: {} photo faces for {:.0f} % of the identities, {} "
+                "backgrounds",
+                photo.faces.size(), 100.0 * o.photo_fraction, photo.backgrounds.size());
+    }
 
     // One clip: the identity's renderer, its motion rows and the clip's fixed crop.
     struct Clip {
@@ -40,11 +52,15 @@ struct SyntheticClipSampler::Impl {
         synth::Random seeds(options.seed * 0x9E3779B97F4A7C15ULL + static_cast<uint64_t>(identity));
         const uint64_t appearance_seed = seeds.next_u64();
         const uint64_t motion_seed = seeds.next_u64();
+        // Drawn after the two seeds above, so runs without photo textures see the people they
+        // always saw.
+        const bool photo_skin =
+            !photo.faces.empty() && seeds.uniform(0.0, 1.0) < options.photo_fraction;
         Clip clip;
         synth::HeadRenderOptions render;
         render.width = render.height = options.render_size;
-        clip.head = std::make_unique<synth::HeadRenderer>(synth::random_appearance(appearance_seed),
-                                                          render);
+        clip.head = std::make_unique<synth::HeadRenderer>(
+            (photo_skin ? photo : procedural).appearance(identity, appearance_seed, 1.0), render);
         synth::MotionOptions motion;
         motion.width = motion.height = options.render_size;
         clip.rows = synth::generate_motion(motion_seed, options.clip_frames, motion);
@@ -104,13 +120,14 @@ struct SyntheticClipSampler::Impl {
 
     static constexpr size_t kMaxOpenClips = 256;
     std::map<int64_t, Clip> clips;
+    synth::AppearanceSources photo, procedural;  // with and without the photo faces
 
     SyntheticClipOptions options;
     synth::RenderOutput frame;
 };
 
 SyntheticClipSampler::SyntheticClipSampler(const SyntheticClipOptions& options)
-    : options_(options), impl_(std::make_unique<Impl>(options)) {
+    : options_(options) {
     check(options.image_size >= 8 && options.image_size <= 1024, "--size",
           "the image size must be in [8, 1024], got " + std::to_string(options.image_size));
     check(options.render_size >= 32 && options.render_size <= 2048, "render size",
@@ -120,6 +137,10 @@ SyntheticClipSampler::SyntheticClipSampler(const SyntheticClipOptions& options)
     check(options.clip_reuse >= 1, "clip reuse", "must be at least 1");
     check(options.crop_scale > 0.5 && options.crop_scale < 4.0, "crop scale",
           "must be in (0.5, 4)");
+    check(options.photo_fraction >= 0 && options.photo_fraction <= 1, "--photo-fraction",
+          "must be in [0, 1]");
+    // After the checks: unwrapping the photo textures takes a while.
+    impl_ = std::make_unique<Impl>(options);
 }
 
 SyntheticClipSampler::~SyntheticClipSampler() = default;

@@ -15,6 +15,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 namespace avatar::train {
 
@@ -26,6 +28,14 @@ struct SyntheticClipOptions {
     double crop_scale = 1.7;  // pipeline::CropConvention's default
     int clip_reuse = 4;       // consecutive same-identity batches drawn from the same clips
     uint64_t seed = 1;        // synthbench v1 uses 20261121: keep the training world apart
+    // Real skin (synth/photo_texture.h): images, folders or "faceapi-demo" whose faces are
+    // unwrapped once when the sampler is made; a `photo_fraction` of the identities (drawn per
+    // identity from the seed) wear one of them (identity mod count, with the seeded
+    // augmentation), the rest keep the procedural skin. `backgrounds`: photographic backgrounds
+    // for every identity (seeded crops). Empty: the procedural world only.
+    std::vector<std::string> photo_textures;
+    std::vector<std::string> backgrounds;
+    double photo_fraction = 0.5;
 };
 
 // A batch of frame pairs, float32 NCHW in [-1, 1], image_size x image_size.

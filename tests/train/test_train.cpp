@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "face/face_fixtures.h"
 #include "npm_models.h"
 #include "scratch_dir.h"
 #include "train/adversarial.h"
@@ -148,6 +149,31 @@ TEST(SyntheticClips, DeterministicPairsOfOneClip) {
     EXPECT_LT((a.source - a.driving).abs().mean().item<double>(),
               (cross.source - cross.driving).abs().mean().item<double>());
     o.image_size = 4;
+    EXPECT_THROW(train::SyntheticClipSampler{o}, Error);
+}
+
+// Photo textures dress a share of the identities: at fraction 0 the sampler shows exactly the
+// procedural people of a run without them, at 1 every clip wears the photo's skin; either way the
+// batches are a function of the seed and index.
+TEST(SyntheticClips, PhotoTexturesDressAShareOfTheIdentities) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    train::SyntheticClipOptions o;
+    o.image_size = 32;
+    o.render_size = 128;
+    o.clip_frames = 10;
+    o.seed = 7;
+    train::SyntheticClipSampler procedural(o);
+    o.photo_textures = {(fs::path(AVATAR_SOURCE_DIR) / "assets/samples/portrait.png").string()};
+    o.photo_fraction = 0;
+    train::SyntheticClipSampler none(o);
+    o.photo_fraction = 1;
+    train::SyntheticClipSampler all(o), all_again(o);
+    const auto base = procedural.same_identity(3, 2);
+    EXPECT_TRUE(torch::equal(none.same_identity(3, 2).source, base.source));
+    const auto photo = all.same_identity(3, 2);
+    EXPECT_FALSE(torch::equal(photo.source, base.source));
+    EXPECT_TRUE(torch::equal(all_again.same_identity(3, 2).source, photo.source));
+    o.photo_fraction = 1.5;
     EXPECT_THROW(train::SyntheticClipSampler{o}, Error);
 }
 

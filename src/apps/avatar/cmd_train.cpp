@@ -18,6 +18,8 @@ struct TrainCliOptions {
     int64_t max_channels = 128;
     uint64_t seed = 1;
     int64_t identities = 100000;
+    std::vector<std::string> photo_textures, backgrounds;
+    double photo_fraction = 0.5;
     engines::dpe::DpeTrainOptions train;
 };
 
@@ -28,6 +30,9 @@ int run_train(TrainCliOptions o, const GlobalOptions& global, bool steps_given,
     o.train.model = engines::dpe::compact_config(o.size, o.width, o.max_channels);
     o.train.data.seed = o.seed;
     o.train.data.identities = static_cast<int>(o.identities);
+    o.train.data.photo_textures = o.photo_textures;
+    o.train.data.backgrounds = o.backgrounds;
+    o.train.data.photo_fraction = o.photo_fraction;
     o.train.show_progress = !global.quiet && !global.json;
     // A resumed run keeps its own schedule unless told otherwise: this call's defaults would
     // silently move the start of stage 2.
@@ -108,6 +113,18 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
     cmd->add_option("--seed", o.seed, "Seed of the synthetic identities and motion")
         ->capture_default_str();
+    cmd->add_option("--photo-textures", o.photo_textures,
+                    "Real skin for a share of the identities: images, folders, or faceapi-demo\n"
+                    "(the face-api demo photos); their faces are unwrapped once at the start\n"
+                    "(docs/synthetic-world.md)")
+        ->expected(1, -1);
+    cmd->add_option("--photo-fraction", o.photo_fraction,
+                    "Share of the identities that wear a photo texture (with --photo-textures)")
+        ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    cmd->add_option("--backgrounds", o.backgrounds,
+                    "Photographic backgrounds (images or folders) for every identity")
+        ->expected(1, -1);
     cmd->add_option("--identities", o.identities, "Number of distinct synthetic identities")
         ->capture_default_str();
     cmd->add_option("--log-every", o.train.log_every, "Steps between rows of losses.csv")

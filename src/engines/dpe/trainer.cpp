@@ -61,7 +61,10 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
               {"identities", o.data.identities},
               {"clip_frames", o.data.clip_frames},
               {"crop_scale", o.data.crop_scale},
-              {"seed", std::to_string(o.data.seed)}}},
+              {"seed", std::to_string(o.data.seed)},
+              {"photo_textures", o.data.photo_textures},
+              {"backgrounds", o.data.backgrounds},
+              {"photo_fraction", o.data.photo_fraction}}},
             {"batch", o.batch},
             {"joint_steps", o.joint_steps},
             {"refine_steps", o.refine_steps},
@@ -87,6 +90,10 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.data.clip_frames = d.at("clip_frames").get<int>();
     o.data.crop_scale = d.at("crop_scale").get<double>();
     o.data.seed = std::stoull(d.at("seed").get<std::string>());
+    // Absent in runs started before photo textures could be trained on: the procedural world.
+    o.data.photo_textures = d.value("photo_textures", std::vector<std::string>{});
+    o.data.backgrounds = d.value("backgrounds", std::vector<std::string>{});
+    o.data.photo_fraction = d.value("photo_fraction", 0.5);
     o.batch = j.at("batch").get<int64_t>();
     o.joint_lr = j.at("joint_lr").get<double>();
     o.refine_lr = j.at("refine_lr").get<double>();
