@@ -132,10 +132,15 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     }
 
     // Without the GAN term the discriminator is skipped: its loss and the adversarial term log 0
-    // (adv and d_loss, columns 7 and 9 of losses.csv).
+    // (adv and d_loss, columns 7 and 9 of losses.csv; the gradient norm, column 11, is logged).
     extend.refine_steps = 5;
     extend.lambda_adversarial = 0;
+    extend.clip_grad_norm = 0.5;
     train_dpe(extend);
+    {
+        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
+        EXPECT_EQ(nlohmann::json::parse(in)["options"]["clip_grad_norm"].get<double>(), 0.5);
+    }
     {
         std::ifstream in(root / "resumed" / "losses.csv");
         std::string line, last;
@@ -145,11 +150,12 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         std::stringstream row(last);
         for (std::string cell; std::getline(row, cell, ',');)
             cells.push_back(cell);
-        ASSERT_EQ(cells.size(), 10u) << last;
+        ASSERT_EQ(cells.size(), 11u) << last;
         EXPECT_EQ(cells[0], "8");
         EXPECT_EQ(std::stod(cells[6]), 0.0) << last;
         EXPECT_EQ(std::stod(cells[8]), 0.0) << last;
-        EXPECT_GT(std::stod(cells[7]), 0.0) << last;  // the generator still trains
+        EXPECT_GT(std::stod(cells[7]), 0.0) << last;   // the generator still trains
+        EXPECT_GT(std::stod(cells[10]), 0.0) << last;  // its gradient norm
     }
 
     // Resuming without step counts keeps the run's own schedule (8 steps: nothing left to do).

@@ -76,8 +76,8 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "Continue the run in the output folder from its last checkpoint (the\n"
                   "architecture, data and loss settings come from the checkpoint)");
     cmd->add_flag("--override-losses", o.train.override_losses,
-                  "With --resume: use this call's --lr, --refine-lr, --lambda-* and --r1 instead\n"
-                  "of the checkpoint's (the optimizer state is kept)");
+                  "With --resume: use this call's --lr, --refine-lr, --lambda-*, --r1 and\n"
+                  "--clip-grad instead of the checkpoint's (the optimizer state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")
@@ -111,6 +111,11 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "L1 weight of the self-reconstructions e(S,S), p(S,S) (ours; 0 = the paper)")
         ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
+    cmd->add_option("--clip-grad", o.train.clip_grad_norm,
+                    "Clip the generator's total gradient norm to this before each step (0: "
+                    "never; the norm is logged in losses.csv either way)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->add_option("--seed", o.seed, "Seed of the synthetic identities and motion")
         ->capture_default_str();
     cmd->add_option("--photo-textures", o.photo_textures,

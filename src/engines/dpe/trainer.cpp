@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <optional>
 
 #include "core/error.h"
@@ -73,6 +74,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"lambda_perceptual", o.lambda_perceptual},
             {"lambda_expression", o.lambda_expression},
             {"lambda_adversarial", o.lambda_adversarial},
+            {"clip_grad_norm", o.clip_grad_norm},
             {"lambda_self_reconstruction", o.lambda_self_reconstruction},
             {"r1_gamma", o.r1_gamma},
             {"r1_every", o.r1_every},
@@ -100,6 +102,8 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.lambda_perceptual = j.at("lambda_perceptual").get<double>();
     o.lambda_expression = j.at("lambda_expression").get<double>();
     o.lambda_adversarial = j.at("lambda_adversarial").get<double>();
+    // Absent in runs started before clipping existed: they trained without it.
+    o.clip_grad_norm = j.value("clip_grad_norm", 0.0);
     // Absent in runs started before the option existed: they trained without it.
     o.lambda_self_reconstruction = j.value("lambda_self_reconstruction", 0.0);
     o.r1_gamma = j.at("r1_gamma").get<double>();
@@ -120,6 +124,7 @@ void validate(const DpeTrainOptions& o) {
               (o.joint_steps >= 0 && o.refine_steps >= 0 && o.joint_steps + o.refine_steps > 0),
           "--steps", "the joint and refinement steps must be >= 0 and not both 0");
     check(o.joint_lr > 0 && o.refine_lr > 0, "--lr", "learning rates must be positive");
+    check(o.clip_grad_norm >= 0 && std::isfinite(o.clip_grad_norm), "--clip-grad", "must be >= 0");
     check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
               o.lambda_self_reconstruction >= 0,
           "--lambda", "loss weights must be >= 0");
@@ -178,16 +183,21 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
                     {"training", options_json(o).dump()}});
 }
 
-// Keeps the header and the rows of steps <= `last_step` of a losses.csv.
+const char* const kLogHeader =
+    "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm\n";
+
+// Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
+// logged before a column existed just lack it).
 void truncate_log(const fs::path& path, int64_t last_step) {
     std::ifstream in(path);
     if (!in)
         return;
-    std::string kept, line;
+    std::string kept = kLogHeader, line;
+    bool header = true;
     while (std::getline(in, line)) {
-        const bool header = kept.empty();
-        if (header || std::strtoll(line.c_str(), nullptr, 10) <= last_step)
+        if (!header && std::strtoll(line.c_str(), nullptr, 10) <= last_step)
             kept += line + "\n";
+        header = false;
     }
     in.close();
     write_file_atomic(path, kept.data(), kept.size());
@@ -209,7 +219,7 @@ void start_with_identity_flows(Generator& g) {
 }
 
 struct StepLosses {
-    double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0;
+    double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0, g_grad_norm = 0;
 };
 
 }  // namespace
@@ -237,6 +247,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_perceptual = given.lambda_perceptual;
             o.lambda_expression = given.lambda_expression;
             o.lambda_adversarial = given.lambda_adversarial;
+            o.clip_grad_norm = given.clip_grad_norm;
             o.lambda_self_reconstruction = given.lambda_self_reconstruction;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
@@ -316,7 +327,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     const bool new_log = !fs::exists(o.output / "losses.csv");
     std::ofstream log(o.output / "losses.csv", std::ios::app);
     if (new_log)
-        log << "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1\n";
+        log << kLogHeader;
 
     auto save = [&](int64_t done) {
         export_model(ema, o, done, report.model);
@@ -386,6 +397,15 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
         g_optimizer->zero_grad();
         total.backward();
+        // The total gradient norm, logged; clipped to --clip-grad when that is set. Adam with
+        // beta1 = 0 has no momentum to damp one bad batch: runs collapsed within ten steps to grey
+        // blobs that they never left (docs/training.md).
+        const double g_grad_norm = torch::nn::utils::clip_grad_norm_(
+            g->parameters(),
+            o.clip_grad_norm > 0 ? o.clip_grad_norm : std::numeric_limits<double>::infinity());
+        check(std::isfinite(g_grad_norm), o.output.string(),
+              "the generator's gradient is not finite at step " + std::to_string(step) +
+                  " (try a lower --lr or --clip-grad); the last checkpoint is kept");
         g_optimizer->step();
         train::update_ema(*ema, *g,
                           train::ema_beta(o.batch, o.ema_half_life_images,
@@ -412,13 +432,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             d_optimizer->step();
         }
 
-        l = {rec.item<double>(),
-             per.item<double>(),
-             exp.item<double>(),
-             adv.item<double>(),
-             total.item<double>(),
-             d_loss.item<double>(),
-             r1_value};
+        l = {rec.item<double>(),   per.item<double>(),    exp.item<double>(), adv.item<double>(),
+             total.item<double>(), d_loss.item<double>(), r1_value,           g_grad_norm};
         check(std::isfinite(l.total) && std::isfinite(l.d), o.output.string(),
               "the loss diverged at step " + std::to_string(step) +
                   " (try a lower --lr or --lambda-adversarial); the last checkpoint is kept");
@@ -430,9 +445,10 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             last_tick = now;
             last_logged = done;
             char line[256];
-            std::snprintf(line, sizeof(line), "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f\n",
+            std::snprintf(line, sizeof(line),
+                          "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g\n",
                           static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv,
-                          l.total, l.d, l.r1);
+                          l.total, l.d, l.r1, l.g_grad_norm);
             log << line << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {

@@ -60,6 +60,9 @@ struct DpeTrainOptions {
     // generator undoes (seen in a run's first 1000 steps). 0 = the paper's losses exactly.
     double lambda_self_reconstruction = 1.0;
     double r1_gamma = 1.0;  // 0: no R1
+    // The generator's total gradient norm is clipped to this before each Adam step (0: never).
+    // The norm itself is logged (losses.csv g_grad_norm) either way.
+    double clip_grad_norm = 0;
     int64_t r1_every = 16;  // lazy regularisation interval (StyleGAN2)
     double ema_half_life_images = 2000.0;
     int64_t log_every = 10;
