@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "cli_runner.h"
@@ -20,6 +21,7 @@
 
 namespace avatar {
 namespace {
+namespace fs = std::filesystem;
 using testing::run_cli;
 
 TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
@@ -131,25 +133,45 @@ TEST(CliBenchmark, SynthbenchRunsDpeOnEveryTask) {
     EXPECT_NE(bad_motion.output.find("--dpe-motion"), std::string::npos) << bad_motion.output;
 }
 
+// A one-pair synthbench set (two identities, 128 px) under `root`, and the true points of its
+// rows; nullopt (after a test failure) if `avatar synth` failed.
+struct OnePairSet {
+    fs::path dir, folder;
+    nlohmann::json pair;
+    torch::Tensor points(const char* row) const {
+        const auto c = face::unpack_face_coefficients(
+            torch::tensor(pair.at("rows").at(row).get<std::vector<double>>(), torch::kFloat64));
+        return face::project_face(c.pose.unsqueeze(0), c.identity, c.expression.unsqueeze(0))[0];
+    }
+};
+
+std::optional<OnePairSet> one_pair_set(const fs::path& root) {
+    OnePairSet set;
+    set.dir = root / "set";
+    const auto made = run_cli("-q synth -o " + set.dir.string() +
+                              " --identities 2 --frames 3 --size 128 --seed 11 --pairs 1");
+    EXPECT_EQ(made.exit_status, 0) << made.output;
+    if (made.exit_status != 0)
+        return std::nullopt;
+    std::ifstream in(set.dir / "pairs" / "pairs.json");
+    nlohmann::json manifest;
+    in >> manifest;
+    set.pair = manifest.at("pairs").at(0);
+    set.folder = set.dir / "pairs" / set.pair.at("folder").get<std::string>();
+    return set;
+}
+
 // The paste-back of the dpe method: an expression edit replaces only the face region, so the
 // source is untouched away from the face; a pose or full edit replaces the whole crop.
 TEST(SynthbenchDpe, ExpressionEditsPasteOnlyTheFace) {
     SKIP_WITHOUT_MEDIAPIPE();
     const auto root = testing::fresh_dir("cli_benchmark", "synthbench_dpe_paste");
-    const auto dir = root / "set";
-    const auto made = run_cli("-q synth -o " + dir.string() +
-                              " --identities 2 --frames 3 --size 128 --seed 11 --pairs 1");
-    ASSERT_EQ(made.exit_status, 0) << made.output;
-    std::ifstream in(dir / "pairs" / "pairs.json");
-    nlohmann::json manifest;
-    in >> manifest;
-    const auto& pair = manifest.at("pairs").at(0);
-    const auto folder = dir / "pairs" / pair.at("folder").get<std::string>();
-    const auto points = [&](const char* name) {
-        const auto c = face::unpack_face_coefficients(
-            torch::tensor(pair.at("rows").at(name).get<std::vector<double>>(), torch::kFloat64));
-        return face::project_face(c.pose.unsqueeze(0), c.identity, c.expression.unsqueeze(0))[0];
-    };
+    const auto set = one_pair_set(root);
+    ASSERT_TRUE(set.has_value());
+    const auto& dir = set->dir;
+    const auto& pair = set->pair;
+    const auto& folder = set->folder;
+    const auto points = [&](const char* name) { return set->points(name); };
     const auto source = media::read_image(folder / "source.png");
     const auto driving = media::read_image(folder / "driving.png");
     pipeline::SynthbenchDpe dpe(tiny_dpe_weights(root), pipeline::MotionMode::kAbsolute,
@@ -213,19 +235,11 @@ TEST(SynthbenchDpe, ExpressionEditsPasteOnlyTheFace) {
 TEST(SynthbenchCeiling, IsTheTruthThroughTheCrop) {
     SKIP_WITHOUT_MEDIAPIPE();
     const auto root = testing::fresh_dir("cli_benchmark", "synthbench_ceiling");
-    const auto dir = root / "set";
-    const auto made = run_cli("-q synth -o " + dir.string() +
-                              " --identities 2 --frames 3 --size 128 --seed 11 --pairs 1");
-    ASSERT_EQ(made.exit_status, 0) << made.output;
-    std::ifstream in(dir / "pairs" / "pairs.json");
-    nlohmann::json manifest;
-    in >> manifest;
-    const auto& pair = manifest.at("pairs").at(0);
-    const auto folder = dir / "pairs" / pair.at("folder").get<std::string>();
-    const auto c = face::unpack_face_coefficients(
-        torch::tensor(pair.at("rows").at("source").get<std::vector<double>>(), torch::kFloat64));
-    const auto points =
-        face::project_face(c.pose.unsqueeze(0), c.identity, c.expression.unsqueeze(0))[0];
+    const auto set = one_pair_set(root);
+    ASSERT_TRUE(set.has_value());
+    const auto& dir = set->dir;
+    const auto& folder = set->folder;
+    const auto points = set->points("source");
     const auto source = media::read_image(folder / "source.png");
     const auto truth = media::read_image(folder / "reenact.png");
     EXPECT_TRUE(
