@@ -29,6 +29,57 @@ void check_images(const torch::Tensor& a, const torch::Tensor& b, const char* wh
     check(a.defined() && b.defined() && a.dim() == 4 && a.size(1) == 3 && a.sizes() == b.sizes(),
           what, "expected two float [N, 3, H, W] images of the same shape");
 }
+
+// Runs `features` (batch -> list of per-image feature maps, batch-major) once over the distinct
+// images of `pairs`, and gives each pair's features: (features of a, features of b) per pair.
+// Images with gradients go in one batch, the others in one batch under NoGradGuard.
+using FeatureList = std::vector<torch::Tensor>;
+template <typename Features>
+std::vector<std::pair<FeatureList, FeatureList>> pair_features(
+    const FaceFeatureLosses::ImagePairs& pairs, const char* what, Features&& features) {
+    check(!pairs.empty(), what, "no image pairs");
+    std::vector<torch::Tensor> images;  // distinct, in first-seen order
+    auto index_of = [&](const torch::Tensor& t) {
+        for (size_t i = 0; i < images.size(); ++i)
+            if (images[i].unsafeGetTensorImpl() == t.unsafeGetTensorImpl())
+                return i;
+        images.push_back(t);
+        return images.size() - 1;
+    };
+    std::vector<std::pair<size_t, size_t>> which;
+    for (const auto& [a, b] : pairs) {
+        check_images(a, b, what);
+        check(a.sizes() == pairs.front().first.sizes(), what, "all images must have one shape");
+        which.emplace_back(index_of(a), index_of(b));
+    }
+    const int64_t n = pairs.front().first.size(0);
+    // Per distinct image: its slot in the grad or no-grad batch.
+    std::vector<std::pair<bool, int64_t>> slot(images.size());
+    std::vector<torch::Tensor> with_grad, without_grad;
+    for (size_t i = 0; i < images.size(); ++i) {
+        auto& list = images[i].requires_grad() ? with_grad : without_grad;
+        slot[i] = {images[i].requires_grad(), static_cast<int64_t>(list.size())};
+        list.push_back(images[i]);
+    }
+    FeatureList grad_features, plain_features;
+    if (!with_grad.empty())
+        grad_features = features(torch::cat(with_grad, 0));
+    if (!without_grad.empty()) {
+        torch::NoGradGuard no_grad;
+        plain_features = features(torch::cat(without_grad, 0));
+    }
+    auto of = [&](size_t image) {
+        const auto& all = slot[image].first ? grad_features : plain_features;
+        FeatureList out;
+        for (const auto& f : all)
+            out.push_back(f.narrow(0, slot[image].second * n, n));
+        return out;
+    };
+    std::vector<std::pair<FeatureList, FeatureList>> out;
+    for (const auto& [a, b] : which)
+        out.emplace_back(of(a), of(b));
+    return out;
+}
 }  // namespace
 
 struct FaceFeatureLosses::Nets {
@@ -81,6 +132,28 @@ torch::Tensor FaceFeatureLosses::expression(const torch::Tensor& a, const torch:
             .features;
     const int64_t n = a.size(0);
     return (features.narrow(0, 0, n) - features.narrow(0, n, n)).pow(2).mean();
+}
+
+torch::Tensor FaceFeatureLosses::perceptual_sum(const ImagePairs& pairs) {
+    auto extractor = nets_->landmarks->extractor();
+    const auto features = pair_features(pairs, "perceptual loss", [&](const torch::Tensor& x) {
+        return extractor->block_features(landmark_input(x));
+    });
+    torch::Tensor loss = torch::zeros({}, pairs.front().first.options());
+    for (const auto& [fa, fb] : features)
+        for (size_t k = 0; k < fa.size(); ++k)
+            loss = loss + (fa[k] - fb[k]).abs().mean();
+    return loss;
+}
+
+torch::Tensor FaceFeatureLosses::expression_sum(const ImagePairs& pairs) {
+    const auto features = pair_features(pairs, "expression loss", [&](const torch::Tensor& x) {
+        return FeatureList{nets_->expression->forward_with_features(expression_input(x)).features};
+    });
+    torch::Tensor loss = torch::zeros({}, pairs.front().first.options());
+    for (const auto& [fa, fb] : features)
+        loss = loss + (fa[0] - fb[0]).pow(2).mean();
+    return loss;
 }
 
 }  // namespace avatar::train

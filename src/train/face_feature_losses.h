@@ -15,6 +15,10 @@
 // its 112 px). The nets are frozen; gradients flow to the images.
 #include <torch/torch.h>
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 namespace avatar::train {
 
 class FaceFeatureLosses {
@@ -26,6 +30,15 @@ public:
 
     torch::Tensor perceptual(const torch::Tensor& a, const torch::Tensor& b);
     torch::Tensor expression(const torch::Tensor& a, const torch::Tensor& b);
+
+    // The sum of perceptual(a, b) (expression(a, b)) over `pairs`, for a training step's several
+    // pairs at once: every distinct image (the same tensor object given twice counts once) goes
+    // through the net once, the images that carry gradients in one batched pass and those that
+    // do not (the real frames) in another without autograd. The same value as the separate calls
+    // up to float rounding, at about two thirds of their cost. All images must have one shape.
+    using ImagePairs = std::vector<std::pair<torch::Tensor, torch::Tensor>>;
+    torch::Tensor perceptual_sum(const ImagePairs& pairs);
+    torch::Tensor expression_sum(const ImagePairs& pairs);
 
     // The nets' inputs: [-1, 1] images with the face-api normalisation (the expression net's
     // resized to 112 px).

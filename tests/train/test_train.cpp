@@ -127,6 +127,35 @@ TEST(FaceFeatureLosses, ZeroForIdenticalImagesAndDifferentiable) {
     EXPECT_THROW(losses.perceptual(a, b.narrow(0, 0, 1)), Error);
 }
 
+// The batched sums are the separate losses added up, with the same gradients, whether the
+// images carry gradients or not and whether a target is shared.
+TEST(FaceFeatureLosses, BatchedSumsEqualTheSeparateLosses) {
+    if (!avatar::testing::faceapi_models_installed())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    train::FaceFeatureLosses losses;
+    torch::manual_seed(3);
+    const auto s = torch::rand({2, 3, 64, 64}) * 2 - 1;  // real frames: no gradient
+    const auto d = torch::rand({2, 3, 64, 64}) * 2 - 1;
+    const auto p = (torch::rand({2, 3, 64, 64}) * 2 - 1).requires_grad_(true);
+    const auto q = (torch::rand({2, 3, 64, 64}) * 2 - 1).requires_grad_(true);
+    const auto separate = losses.perceptual(p, d) + losses.perceptual(q, s) +
+                          losses.perceptual(p, q) + losses.perceptual(q, d) +
+                          2 * losses.expression(p, s) + losses.expression(q, s);
+    const auto [gp, gq] = [&] {
+        const auto g = torch::autograd::grad({separate}, {p, q});
+        return std::make_pair(g[0], g[1]);
+    }();
+    const auto batched = losses.perceptual_sum({{p, d}, {q, s}, {p, q}, {q, d}}) +
+                         losses.expression_sum({{p, s}, {q, s}, {p, s}});
+    const auto g = torch::autograd::grad({batched}, {p, q});
+    EXPECT_NEAR(batched.item<double>(), separate.item<double>(), 1e-4 * separate.item<double>());
+    EXPECT_TRUE(torch::allclose(g[0], gp, 1e-4, 1e-7)) << (g[0] - gp).abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(g[1], gq, 1e-4, 1e-7)) << (g[1] - gq).abs().max().item<double>();
+    EXPECT_THROW(losses.perceptual_sum({}), Error);
+    EXPECT_THROW(losses.perceptual_sum({{p, d.narrow(0, 0, 1)}}), Error);
+    EXPECT_THROW(losses.perceptual_sum({{p, d}, {s.narrow(0, 0, 1), d.narrow(0, 0, 1)}}), Error);
+}
+
 TEST(SyntheticClips, DeterministicPairsOfOneClip) {
     train::SyntheticClipOptions o;
     o.image_size = 32;

@@ -382,10 +382,9 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         if (o.lambda_self_reconstruction > 0)
             rec = rec +
                   o.lambda_self_reconstruction * ((eSS - S).abs().mean() + (pSS - S).abs().mean());
-        const auto per = features.perceptual(S2, D) + features.perceptual(D2, S) +
-                         features.perceptual(S1, D1) + features.perceptual(eSS, S) +
-                         features.perceptual(pSS, S);
-        const auto exp = features.expression(S1, D) + features.expression(D1, D);
+        // Batched: the real frames' features are computed once, without autograd.
+        const auto per = features.perceptual_sum({{S2, D}, {D2, S}, {S1, D1}, {eSS, S}, {pSS, S}});
+        const auto exp = features.expression_sum({{S1, D}, {D1, D}});
         // Without the GAN term (--lambda-adversarial 0, e.g. a reconstruction warm-up) the
         // discriminator is neither run nor trained: it would cost a third of the step for nothing.
         const bool adversarial = o.lambda_adversarial > 0;
