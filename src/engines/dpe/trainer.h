@@ -49,8 +49,11 @@ struct DpeTrainOptions {
     // --steps / --refine-steps); a given one extends or shortens the run.
     int64_t joint_steps = 20000;  // stage 1 (the paper: 100k at batch 32)
     int64_t refine_steps = 5000;  // stage 2 (the paper: 50k)
-    double joint_lr = 0.002;      // Adam, betas (0, 0.99), as the paper's 0.002 / 0.0008
-    double refine_lr = 0.0008;
+    // Adam, betas (0, 0.99). The paper's 0.002 / 0.0008 are for batch 32; at our batch of 4,
+    // 0.002 let runs collapse after ~1500 steps and 0.0005 did not (docs/training.md), so a
+    // quarter of the paper's rates.
+    double joint_lr = 0.0005;
+    double refine_lr = 0.0002;
     double lambda_perceptual = 1.0;
     double lambda_expression = 1.0;
     double lambda_adversarial = 0.1;
