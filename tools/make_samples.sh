@@ -23,7 +23,9 @@ photo=$(find "$work/pkg" -name astronaut.png | head -n 1)
 [ -f "$photo" ] || { echo "astronaut.png not found in python3-skimage" >&2; exit 1; }
 
 # 2. portrait.png: a 256x256 head-and-shoulders crop around the face (face centre ~ (225, 115)).
-ffmpeg -nostdin -v error -y -i "$photo" -vf "crop=256:256:97:0" -frames:v 1 "$out/portrait.png"
+# The photo's ICC profile is dropped: libpng warns on every read that it is an incorrect sRGB one.
+ffmpeg -nostdin -v error -y -i "$photo" -vf "crop=256:256:97:0,sidedata=mode=delete:type=ICC_PROFILE" \
+    -frames:v 1 "$out/portrait.png"
 
 # 3. Speech from espeak-ng (22.05 kHz mono WAV, about 3.5 s).
 espeak-ng -v en-us -s 175 -w "$work/speech.wav" "Hello! I am a sample portrait, and this is my voice."
