@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -322,16 +323,19 @@ torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transfo
     return warp_crop(image, transform.resized(size), border);
 }
 
+int antialias_factor(const CropTransform& transform) {
+    // Image pixels per crop pixel along the crop's x axis (the crop is a similarity).
+    const auto& m = transform.crop_to_image.m;
+    return static_cast<int>(std::floor(std::hypot(m[0], m[3])));
+}
+
 torch::Tensor warp_crop_antialiased(const torch::Tensor& image, const CropTransform& transform,
                                     Border border) {
     check(transform.size >= 1, "warp_crop_antialiased", "empty crop transform");
     // avg_pool2d pools the last two dimensions: an HWC image would be pooled across W and C.
     check(image.defined() && image.dim() == 4 && image.is_floating_point(), "warp_crop_antialiased",
           "expected float [N, C, H, W], got " + shape_string(image));
-    // Image pixels per crop pixel along the crop's x axis (the crop is a similarity).
-    const auto& m = transform.crop_to_image.m;
-    const double scale = std::hypot(m[0], m[3]);
-    const int factor = static_cast<int>(std::floor(scale));
+    const int factor = antialias_factor(transform);
     if (factor < 2)
         return warp_crop(image, transform, border);
     const auto fine = warp_crop(image, transform, transform.size * factor, border);
@@ -375,6 +379,38 @@ torch::Tensor frame_paste_mask(const CropTransform& transform, int64_t height, i
     return out;
 }
 
+namespace {
+
+// A square crop-space image [S, S, C] warped back into `frame`'s pixels under the crop's exact
+// inverse (bilinear, edges replicated, in float), with its paste mask: the common step of
+// paste_back and add_crop_difference. `region` views the frame's pixels under the quad's
+// bounding box; nullopt if the crop lies outside the frame.
+struct CropInFrame {
+    torch::Tensor region;  // view into the frame [h, w, 3]
+    torch::Tensor warped;  // float32 [h, w, C]
+    torch::Tensor alpha;   // float32 [h, w, 1]
+};
+
+std::optional<CropInFrame> warp_into_frame(const torch::Tensor& frame, const torch::Tensor& crop,
+                                           const CropTransform& transform_in, double feather_px,
+                                           const torch::Tensor& mask, const std::string& subject) {
+    const int size = int(crop.size(0));
+    const CropTransform transform =
+        transform_in.size == size ? transform_in : transform_in.resized(size);
+    const Roi roi = quad_roi(transform, frame.size(0), frame.size(1));
+    if (roi.empty())
+        return std::nullopt;
+    // In float: no fixed-point uint8 resampling.
+    const auto crop_f = crop.detach().to(torch::kFloat32).contiguous();
+    const auto alpha_crop = crop_paste_mask(size, feather_px, mask).unsqueeze(-1);
+    return CropInFrame{
+        frame.slice(0, roi.y0, roi.y1).slice(1, roi.x0, roi.x1),
+        from_mat(warp_to_roi(wrap_hwc(crop_f, subject), transform, roi, cv::BORDER_REPLICATE)),
+        from_mat(warp_to_roi(wrap_hwc(alpha_crop, subject), transform, roi, cv::BORDER_CONSTANT))};
+}
+
+}  // namespace
+
 torch::Tensor paste_back(const torch::Tensor& frame, const torch::Tensor& crop,
                          const CropTransform& transform_in, double mask_feather_px,
                          ColourMatch colour_match, const torch::Tensor& mask) {
@@ -387,25 +423,15 @@ torch::Tensor paste_back(const torch::Tensor& frame, const torch::Tensor& crop,
               (frame.scalar_type() == torch::kUInt8 || frame.scalar_type() == torch::kFloat32),
           subject, "frame and crop must both be uint8 or both float32");
     check(frame.device().is_cpu() && crop.device().is_cpu(), subject, "images must be on the CPU");
-    const int size = int(crop.size(0));
-    const CropTransform transform =
-        transform_in.size == size ? transform_in : transform_in.resized(size);
     const bool is_uint8 = frame.scalar_type() == torch::kUInt8;
 
     auto out = frame.clone().contiguous();
-    const Roi roi = quad_roi(transform, frame.size(0), frame.size(1));
-    if (roi.empty())
+    const auto in_frame = warp_into_frame(out, crop, transform_in, mask_feather_px, mask, subject);
+    if (!in_frame)
         return out;
-
-    // The crop in float (no fixed-point uint8 resampling) and its mask, warped into the ROI.
-    const auto crop_f = crop.detach().to(torch::kFloat32).contiguous();
-    auto warped =
-        from_mat(warp_to_roi(wrap_hwc(crop_f, subject), transform, roi, cv::BORDER_REPLICATE));
-    const auto alpha_crop = crop_paste_mask(size, mask_feather_px, mask).unsqueeze(-1);
-    const auto alpha =
-        from_mat(warp_to_roi(wrap_hwc(alpha_crop, subject), transform, roi, cv::BORDER_CONSTANT));
-
-    auto region = out.slice(0, roi.y0, roi.y1).slice(1, roi.x0, roi.x1);
+    auto warped = in_frame->warped;
+    const auto& alpha = in_frame->alpha;
+    const auto& region = in_frame->region;
     const auto background = region.to(torch::kFloat32);
     const auto alpha_sum = alpha.sum();
     if (colour_match != ColourMatch::kNone && alpha_sum.item<double>() > 1e-6) {
@@ -438,21 +464,13 @@ torch::Tensor add_crop_difference(const torch::Tensor& frame, const torch::Tenso
           subject, "expected a float square difference [S, S, 3], got " + shape_string(difference));
     check(frame.device().is_cpu() && difference.device().is_cpu(), subject,
           "images must be on the CPU");
-    const int size = int(difference.size(0));
-    const CropTransform transform =
-        transform_in.size == size ? transform_in : transform_in.resized(size);
     auto out = frame.clone().contiguous();
-    const Roi roi = quad_roi(transform, frame.size(0), frame.size(1));
-    if (roi.empty())
+    const auto in_frame =
+        warp_into_frame(out, difference, transform_in, mask_feather_px, mask, subject);
+    if (!in_frame)
         return out;
-    const auto difference_f = difference.detach().to(torch::kFloat32).contiguous();
-    const auto warped = from_mat(
-        warp_to_roi(wrap_hwc(difference_f, subject), transform, roi, cv::BORDER_REPLICATE));
-    const auto alpha_crop = crop_paste_mask(size, mask_feather_px, mask).unsqueeze(-1);
-    const auto alpha =
-        from_mat(warp_to_roi(wrap_hwc(alpha_crop, subject), transform, roi, cv::BORDER_CONSTANT));
-    auto region = out.slice(0, roi.y0, roi.y1).slice(1, roi.x0, roi.x1);
-    auto changed = region.to(torch::kFloat32) + warped * alpha;
+    const auto& region = in_frame->region;
+    auto changed = region.to(torch::kFloat32) + in_frame->warped * in_frame->alpha;
     if (frame.scalar_type() == torch::kUInt8)
         changed = changed.round().clamp(0, 255);
     region.copy_(changed.to(frame.scalar_type()));
