@@ -106,6 +106,8 @@ torch::Tensor warp_crop(const torch::Tensor& image, const CropTransform& transfo
 // (lids, lip lines, hair strands) flicker as the crop moves.
 torch::Tensor warp_crop_antialiased(const torch::Tensor& image, const CropTransform& transform,
                                     Border border = Border::kReplicate);
+// The k of warp_crop_antialiased: whole image pixels per crop pixel (< 2: no anti-aliasing).
+int antialias_factor(const CropTransform& transform);
 
 enum class ColourMatch {
     kNone,

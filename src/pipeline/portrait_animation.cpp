@@ -118,9 +118,15 @@ face::CropTransform CropSmoother::operator()(const face::CropTransform& raw, dou
 
 torch::Tensor crop_input(const torch::Tensor& frame, const face::CropTransform& transform) {
     // Anti-aliased as the training crops are (train/synthetic_clips.h): a plain bilinear shrink
-    // shows the network aliased lids and lips it never saw in training.
-    return face::warp_crop_antialiased(media::to_float_nchw(frame), transform,
-                                       face::Border::kReplicate);
+    // shows the network aliased lids and lips it never saw in training. The k x k-times crop is
+    // cut from the uint8 frame with OpenCV and only it goes to float: converting the whole frame
+    // for face::warp_crop_antialiased cost 16 ms per 720p frame, twice our 64² model's render.
+    const int factor = face::antialias_factor(transform);
+    if (factor < 2)
+        return media::to_float_nchw(face::warp_crop(frame, transform, face::Border::kReplicate));
+    const auto fine =
+        face::warp_crop(frame, transform, transform.size * factor, face::Border::kReplicate);
+    return torch::avg_pool2d(media::to_float_nchw(fine), factor);
 }
 
 torch::Tensor paste_crop(const torch::Tensor& frame, const torch::Tensor& rendered,
