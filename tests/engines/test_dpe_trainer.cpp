@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -150,12 +151,15 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         std::stringstream row(last);
         for (std::string cell; std::getline(row, cell, ',');)
             cells.push_back(cell);
-        ASSERT_EQ(cells.size(), 11u) << last;
+        ASSERT_EQ(cells.size(), 14u) << last;
         EXPECT_EQ(cells[0], "8");
         EXPECT_EQ(std::stod(cells[6]), 0.0) << last;
         EXPECT_EQ(std::stod(cells[8]), 0.0) << last;
         EXPECT_GT(std::stod(cells[7]), 0.0) << last;   // the generator still trains
         EXPECT_GT(std::stod(cells[10]), 0.0) << last;  // its gradient norm
+        EXPECT_GT(std::stod(cells[11]), 0.0) << last;  // cycle_l1
+        EXPECT_GT(std::stod(cells[12]), 0.0) << last;  // copy_l1
+        EXPECT_GT(std::stod(cells[13]), 0.0) << last;  // max_logit: the flows have moved
     }
 
     // Resuming without step counts keeps the run's own schedule (8 steps: nothing left to do).
@@ -176,6 +180,76 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     auto nothing = tiny_run(root / "empty");
     nothing.resume = true;
     EXPECT_THROW(train_dpe(nothing), Error);
+}
+
+// Reads one column of a run's losses.csv, by header name.
+std::vector<double> loss_column(const fs::path& run, const std::string& column) {
+    std::ifstream in(run / "losses.csv");
+    std::string line;
+    std::getline(in, line);
+    std::vector<std::string> header;
+    std::stringstream head(line);
+    for (std::string cell; std::getline(head, cell, ',');)
+        header.push_back(cell);
+    const auto at = std::find(header.begin(), header.end(), column);
+    EXPECT_NE(at, header.end()) << column << " not in " << line;
+    const auto index = static_cast<size_t>(at - header.begin());
+    std::vector<double> values;
+    while (std::getline(in, line)) {
+        std::stringstream row(line);
+        std::string cell;
+        for (size_t i = 0; i <= index && std::getline(row, cell, ','); ++i) {
+        }
+        values.push_back(std::stod(cell));
+    }
+    return values;
+}
+
+TEST(DpeTrainer, RepeatedBatchesAndTheLogitPenalty) {
+    if (!avatar::testing::faceapi_models_installed())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    Progress::set_enabled(false);
+    const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer_logits");
+
+    // --repeat-batches 1: every step sees the same pairs, so copy_l1 (|S - D|) never changes;
+    // the endless stream changes it from step to step.
+    auto stream = tiny_run(root / "stream");
+    stream.refine_steps = 0;
+    torch::manual_seed(5);
+    train_dpe(stream);
+    const auto copy_stream = loss_column(root / "stream", "copy_l1");
+    auto repeated = stream;
+    repeated.output = root / "repeated";
+    repeated.repeat_batches = 1;
+    torch::manual_seed(5);
+    train_dpe(repeated);
+    const auto copy_repeated = loss_column(root / "repeated", "copy_l1");
+    ASSERT_EQ(copy_repeated.size(), 3u);
+    EXPECT_EQ(copy_repeated[0], copy_repeated[1]);
+    EXPECT_EQ(copy_repeated[0], copy_repeated[2]);
+    EXPECT_EQ(copy_repeated[0], copy_stream[0]);  // batch 0 of the stream
+    EXPECT_NE(copy_stream[0], copy_stream[1]);
+
+    // A fresh generator's flow logits are all 0 (identity flows), so the penalty and its
+    // gradient are 0 at the first step and both runs take the same first step. At the next,
+    // with a margin below every moved logit, only the total differs, by the penalty.
+    auto penalised = stream;
+    penalised.output = root / "penalised";
+    penalised.lambda_logits = 10;
+    penalised.logit_margin = 1e-9;
+    torch::manual_seed(5);
+    train_dpe(penalised);
+    const auto rec_plain = loss_column(root / "stream", "rec");
+    const auto rec_penalised = loss_column(root / "penalised", "rec");
+    const auto total_plain = loss_column(root / "stream", "g_total");
+    const auto total_penalised = loss_column(root / "penalised", "g_total");
+    EXPECT_EQ(total_plain[0], total_penalised[0]);
+    EXPECT_EQ(rec_plain[1], rec_penalised[1]);
+    EXPECT_GT(total_penalised[1], total_plain[1]);
+    std::ifstream in(root / "penalised" / "checkpoint" / "state.json");
+    const auto options = nlohmann::json::parse(in)["options"];
+    EXPECT_EQ(options["lambda_logits"].get<double>(), 10.0);
+    EXPECT_EQ(options["logit_margin"].get<double>(), 1e-9);
 }
 
 }  // namespace

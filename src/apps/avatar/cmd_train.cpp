@@ -110,6 +110,15 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--lambda-self", o.train.lambda_self_reconstruction,
                     "L1 weight of the self-reconstructions e(S,S), p(S,S) (ours; 0 = the paper)")
         ->capture_default_str();
+    cmd->add_option("--lambda-logits", o.train.lambda_logits,
+                    "Weight of a penalty on flow and mask logits beyond +-margin, against the "
+                    "saturation that collapsed runs at high learning rates (ours; 0: off)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--logit-margin", o.train.logit_margin,
+                    "Logits within +-this are free of the --lambda-logits penalty")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
     cmd->add_option("--clip-grad", o.train.clip_grad_norm,
                     "Clip the generator's total gradient norm to this before each step (0: "
@@ -137,6 +146,11 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--sample-every", o.train.sample_every, "Steps between sample grids")
         ->capture_default_str();
     cmd->add_option("--checkpoint-every", o.train.checkpoint_every, "Steps between checkpoints")
+        ->capture_default_str();
+    cmd->add_option("--repeat-batches", o.train.repeat_batches,
+                    "A check, not a way to train: cycle through only N fixed batches (0: the "
+                    "endless stream); losses.csv's cycle_l1 falling below copy_l1 shows the model "
+                    "can learn to move the source")
         ->capture_default_str();
     cmd->add_option("--max-steps", o.train.max_steps_this_run,
                     "Stop after this many steps of this call (0: run to the end); resume later")

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 
 #include "core/error.h"
@@ -76,8 +77,11 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"lambda_adversarial", o.lambda_adversarial},
             {"clip_grad_norm", o.clip_grad_norm},
             {"lambda_self_reconstruction", o.lambda_self_reconstruction},
+            {"lambda_logits", o.lambda_logits},
+            {"logit_margin", o.logit_margin},
             {"r1_gamma", o.r1_gamma},
             {"r1_every", o.r1_every},
+            {"repeat_batches", o.repeat_batches},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -106,9 +110,12 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.clip_grad_norm = j.value("clip_grad_norm", 0.0);
     // Absent in runs started before the option existed: they trained without it.
     o.lambda_self_reconstruction = j.value("lambda_self_reconstruction", 0.0);
+    o.lambda_logits = j.value("lambda_logits", 0.0);  // absent before the option: off
+    o.logit_margin = j.value("logit_margin", 3.0);
     o.r1_gamma = j.at("r1_gamma").get<double>();
     o.r1_every = j.at("r1_every").get<int64_t>();
     o.ema_half_life_images = j.at("ema_half_life_images").get<double>();
+    o.repeat_batches = j.value("repeat_batches", int64_t{0});  // absent before the option
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -126,9 +133,11 @@ void validate(const DpeTrainOptions& o) {
     check(o.joint_lr > 0 && o.refine_lr > 0, "--lr", "learning rates must be positive");
     check(o.clip_grad_norm >= 0 && std::isfinite(o.clip_grad_norm), "--clip-grad", "must be >= 0");
     check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
-              o.lambda_self_reconstruction >= 0,
+              o.lambda_self_reconstruction >= 0 && o.lambda_logits >= 0,
           "--lambda", "loss weights must be >= 0");
+    check(o.logit_margin > 0 && std::isfinite(o.logit_margin), "--logit-margin", "must be > 0");
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
+    check(o.repeat_batches >= 0, "--repeat-batches", "must be >= 0");
     check(o.log_every >= 1 && o.sample_every >= 1 && o.checkpoint_every >= 1, "--*-every",
           "intervals must be >= 1");
 }
@@ -184,7 +193,8 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
 }
 
 const char* const kLogHeader =
-    "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm\n";
+    "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm,cycle_l1,copy_l1,"
+    "max_logit\n";
 
 // Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
 // logged before a column existed just lack it).
@@ -218,8 +228,39 @@ void start_with_identity_flows(Generator& g) {
     }
 }
 
+// The flow and mask logits ("to_flows.K/raw") of every level of every traced render. The
+// penalty is the mean of relu(|logit| - margin)^2 per level, summed over levels and renders.
+std::vector<torch::Tensor> flow_logits(const std::map<std::string, torch::Tensor>& traced) {
+    std::vector<torch::Tensor> logits;
+    const std::string suffix = "/raw";
+    for (const auto& [name, raw] : traced) {
+        if (name.size() >= suffix.size() &&
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+            logits.push_back(raw);
+    }
+    check(!logits.empty(), "train dpe", "no flow logits were traced");
+    return logits;
+}
+
+torch::Tensor logit_penalty(const std::vector<torch::Tensor>& logits, double margin) {
+    torch::Tensor sum = torch::zeros({}, logits.front().options());
+    for (const auto& raw : logits)
+        sum = sum + torch::relu(raw.abs() - margin).square().mean();
+    return sum;
+}
+
+// The largest |logit| (logged: tanh and sigmoid saturate past ~3 to 5).
+double max_abs_logit(const std::vector<torch::Tensor>& logits) {
+    torch::NoGradGuard no_grad;
+    double m = 0;
+    for (const auto& raw : logits)
+        m = std::max(m, raw.abs().max().item<double>());
+    return m;
+}
+
 struct StepLosses {
     double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0, g_grad_norm = 0;
+    double cycle_l1 = 0, copy_l1 = 0, max_logit = 0;
 };
 
 }  // namespace
@@ -249,6 +290,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_adversarial = given.lambda_adversarial;
             o.clip_grad_norm = given.clip_grad_norm;
             o.lambda_self_reconstruction = given.lambda_self_reconstruction;
+            o.lambda_logits = given.lambda_logits;
+            o.logit_margin = given.logit_margin;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -354,7 +397,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             spdlog::info("step {}: stage 2, refining the expression generator", step);
         }
         g->train();
-        const auto batch = sampler.same_identity(step, o.batch);
+        const auto batch =
+            sampler.same_identity(o.repeat_batches > 0 ? step % o.repeat_batches : step, o.batch);
         const auto& S = batch.source;
         const auto& D = batch.driving;
 
@@ -365,11 +409,16 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto cD = g->encode(D);
         const auto dS = g->directions(g->alpha(cS.wa));
         const auto dD = g->directions(g->alpha(cD.wa));
+        // Every render's intermediates are gathered (by reference: autograd keeps them alive
+        // for the backward pass anyway) to reach the flow and mask logits, logged and penalised.
+        std::map<std::string, torch::Tensor> traced;
+        int render_count = 0;
+        const auto trace = [&] { return Trace(&traced, std::to_string(render_count++) + "/"); };
         const auto e = [&](const SourceCode& c, const torch::Tensor& d) {
-            return g->render(c, d, Stage::kExpression);
+            return g->render(c, d, Stage::kExpression, trace());
         };
         const auto p = [&](const SourceCode& c, const torch::Tensor& d) {
-            return g->render(c, d, Stage::kPose);
+            return g->render(c, d, Stage::kPose, trace());
         };
         const auto S1 = e(cS, dD);             // S'  = e(S, D)
         const auto S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
@@ -378,7 +427,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto eSS = e(cS, dS);            // self-reconstructions
         const auto pSS = p(cS, dS);
 
-        auto rec = (S2 - D).abs().mean() + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
+        const auto cycle_l1 = (S2 - D).abs().mean();
+        auto rec = cycle_l1 + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
         if (o.lambda_self_reconstruction > 0)
             rec = rec +
                   o.lambda_self_reconstruction * ((eSS - S).abs().mean() + (pSS - S).abs().mean());
@@ -391,8 +441,11 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto adv =
             adversarial ? train::generator_adversarial_loss(disc->forward(torch::cat({S2, D2})))
                         : torch::zeros({}, S.options());
-        const auto total = rec + o.lambda_perceptual * per + o.lambda_expression * exp +
-                           o.lambda_adversarial * adv;
+        auto total = rec + o.lambda_perceptual * per + o.lambda_expression * exp +
+                     o.lambda_adversarial * adv;
+        const auto logits = flow_logits(traced);
+        if (o.lambda_logits > 0)
+            total = total + o.lambda_logits * logit_penalty(logits, o.logit_margin);
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
         g_optimizer->zero_grad();
         total.backward();
@@ -431,8 +484,17 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             d_optimizer->step();
         }
 
-        l = {rec.item<double>(),   per.item<double>(),    exp.item<double>(), adv.item<double>(),
-             total.item<double>(), d_loss.item<double>(), r1_value,           g_grad_norm};
+        l = {rec.item<double>(),
+             per.item<double>(),
+             exp.item<double>(),
+             adv.item<double>(),
+             total.item<double>(),
+             d_loss.item<double>(),
+             r1_value,
+             g_grad_norm,
+             cycle_l1.item<double>(),
+             (S - D).abs().mean().item<double>(),
+             max_abs_logit(logits)};
         check(std::isfinite(l.total) && std::isfinite(l.d), o.output.string(),
               "the loss diverged at step " + std::to_string(step) +
                   " (try a lower --lr or --lambda-adversarial); the last checkpoint is kept");
@@ -445,9 +507,9 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             last_logged = done;
             char line[256];
             std::snprintf(line, sizeof(line),
-                          "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g\n",
+                          "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,%.5f,%.5f,%.4g\n",
                           static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv,
-                          l.total, l.d, l.r1, l.g_grad_norm);
+                          l.total, l.d, l.r1, l.g_grad_norm, l.cycle_l1, l.copy_l1, l.max_logit);
             log << line << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {

@@ -17,6 +17,7 @@
 //   adv = nonsaturating(S'') + nonsaturating(D'')
 //   L   = rec + lambda_p per + lambda_e exp + lambda_adv adv
 //         + lambda_self (|e(S, S) - S|_1 + |p(S, S) - S|_1)   (ours, see the option)
+//         + lambda_logits * (flow and mask logits beyond a margin)  (ours, off by default)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
 // Two stages: joint training of everything, then a refinement of the expression generator in
 // which only the motion MLPs, the direction basis and the expression generator learn.
@@ -25,7 +26,9 @@
 // Output folder:
 //   model.safetensors   the EMA generator, official tensor names (loads with load_dpe_generator)
 //   checkpoint/         everything to resume (train/checkpoint.h)
-//   losses.csv          one row per logged step
+//   losses.csv          one row per logged step; besides the losses, cycle_l1 = |S'' - D|_1 and
+//                       copy_l1 = |S - D|_1 (what leaving the source unchanged would score):
+//                       cycle_l1 below copy_l1 means the generator has learnt to move the face
 //   samples/step_N.png  rows: source, driving, expression transfer, pose transfer, both
 #include <cstdint>
 #include <filesystem>
@@ -62,11 +65,21 @@ struct DpeTrainOptions {
     // without a pixel term the intermediate S' drifts to a green cast that only the second
     // generator undoes (seen in a run's first 1000 steps). 0 = the paper's losses exactly.
     double lambda_self_reconstruction = 1.0;
+    // Weight of a penalty on the decoders' flow and mask logits beyond +-`logit_margin` (the
+    // mean of relu(|logit| - margin)^2 over every level of every render). Runs at lr 0.002
+    // collapsed when those logits saturated tanh and sigmoid and cut the warp path for good
+    // (docs/training.md); the penalty keeps them where gradients still flow. 0 = off.
+    double lambda_logits = 0.0;
+    double logit_margin = 3.0;
     double r1_gamma = 1.0;  // 0: no R1
     // The generator's total gradient norm is clipped to this before each Adam step (0: never).
     // The norm itself is logged (losses.csv g_grad_norm) either way.
     double clip_grad_norm = 0;
     int64_t r1_every = 16;  // lazy regularisation interval (StyleGAN2)
+    // A check, not a way to train: cycle through only this many fixed batches (0 = the endless
+    // stream). A model that cannot fit four pairs will not learn from millions; losses.csv's
+    // cycle_l1 against copy_l1 says whether it has learnt to move the source (docs/training.md).
+    int64_t repeat_batches = 0;
     double ema_half_life_images = 2000.0;
     int64_t log_every = 10;
     int64_t sample_every = 500;
