@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -250,6 +251,36 @@ TEST(DpeTrainer, RepeatedBatchesAndTheLogitPenalty) {
     const auto options = nlohmann::json::parse(in)["options"];
     EXPECT_EQ(options["lambda_logits"].get<double>(), 10.0);
     EXPECT_EQ(options["logit_margin"].get<double>(), 1e-9);
+}
+
+TEST(DpeTrainer, WarmupFitsOnlyTheSelfReconstructions) {
+    if (!avatar::testing::faceapi_models_installed())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    Progress::set_enabled(false);
+    const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer_warmup");
+    auto o = tiny_run(root / "run");
+    o.warmup_steps = 2;
+    o.lambda_adversarial = 0.1;  // not run while warming up
+    train_dpe(o);
+    // Warm-up rows: no cycle (cycle_l1 is not a number), no expression or GAN term.
+    const auto cycle = loss_column(root / "run", "cycle_l1");
+    const auto exp = loss_column(root / "run", "exp");
+    const auto adv = loss_column(root / "run", "adv");
+    const auto d_loss = loss_column(root / "run", "d_loss");
+    ASSERT_EQ(cycle.size(), 5u);
+    for (size_t i = 0; i < 2; ++i) {
+        EXPECT_TRUE(std::isnan(cycle[i])) << i;
+        EXPECT_EQ(exp[i], 0.0) << i;
+        EXPECT_EQ(adv[i], 0.0) << i;
+        EXPECT_EQ(d_loss[i], 0.0) << i;
+    }
+    for (size_t i = 2; i < 5; ++i) {
+        EXPECT_GT(cycle[i], 0.0) << i;
+        EXPECT_GT(exp[i], 0.0) << i;
+        EXPECT_NE(d_loss[i], 0.0) << i;
+    }
+    std::ifstream in(root / "run" / "checkpoint" / "state.json");
+    EXPECT_EQ(nlohmann::json::parse(in)["options"]["warmup_steps"].get<int64_t>(), 2);
 }
 
 }  // namespace

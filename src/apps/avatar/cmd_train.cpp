@@ -76,8 +76,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "Continue the run in the output folder from its last checkpoint (the\n"
                   "architecture, data and loss settings come from the checkpoint)");
     cmd->add_flag("--override-losses", o.train.override_losses,
-                  "With --resume: use this call's --lr, --refine-lr, --lambda-*, --r1 and\n"
-                  "--clip-grad instead of the checkpoint's (the optimizer state is kept)");
+                  "With --resume: use this call's --lr, --refine-lr, --lambda-*, --logit-margin,\n"
+                  "--r1, --clip-grad and --warmup-steps instead of the checkpoint's (the optimizer\n"
+                  "state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")
@@ -146,6 +147,12 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--sample-every", o.train.sample_every, "Steps between sample grids")
         ->capture_default_str();
     cmd->add_option("--checkpoint-every", o.train.checkpoint_every, "Steps between checkpoints")
+        ->capture_default_str();
+    cmd->add_option("--warmup-steps", o.train.warmup_steps,
+                    "First fit only the self-reconstructions for this many steps of stage 1 "
+                    "(ours; about 3x cheaper per step), so the image path works before the "
+                    "cycle asks it to move the face (0: off)")
+        ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--repeat-batches", o.train.repeat_batches,
                     "A check, not a way to train: cycle through only N fixed batches (0: the "

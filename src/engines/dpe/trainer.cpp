@@ -82,6 +82,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"r1_gamma", o.r1_gamma},
             {"r1_every", o.r1_every},
             {"repeat_batches", o.repeat_batches},
+            {"warmup_steps", o.warmup_steps},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -116,6 +117,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.r1_every = j.at("r1_every").get<int64_t>();
     o.ema_half_life_images = j.at("ema_half_life_images").get<double>();
     o.repeat_batches = j.value("repeat_batches", int64_t{0});  // absent before the option
+    o.warmup_steps = j.value("warmup_steps", int64_t{0});      // absent before the option
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -138,6 +140,7 @@ void validate(const DpeTrainOptions& o) {
     check(o.logit_margin > 0 && std::isfinite(o.logit_margin), "--logit-margin", "must be > 0");
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
     check(o.repeat_batches >= 0, "--repeat-batches", "must be >= 0");
+    check(o.warmup_steps >= 0, "--warmup-steps", "must be >= 0");
     check(o.log_every >= 1 && o.sample_every >= 1 && o.checkpoint_every >= 1, "--*-every",
           "intervals must be >= 1");
 }
@@ -292,6 +295,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_self_reconstruction = given.lambda_self_reconstruction;
             o.lambda_logits = given.lambda_logits;
             o.logit_margin = given.logit_margin;
+            o.warmup_steps = given.warmup_steps;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -405,10 +409,6 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         // --- generator step: the bidirectional cycle ---------------------------------------
         for (auto& p : disc->parameters())
             p.set_requires_grad(false);
-        const auto cS = g->encode(S);
-        const auto cD = g->encode(D);
-        const auto dS = g->directions(g->alpha(cS.wa));
-        const auto dD = g->directions(g->alpha(cD.wa));
         // Every render's intermediates are gathered (by reference: autograd keeps them alive
         // for the backward pass anyway) to reach the flow and mask logits, logged and penalised.
         std::map<std::string, torch::Tensor> traced;
@@ -420,27 +420,40 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto p = [&](const SourceCode& c, const torch::Tensor& d) {
             return g->render(c, d, Stage::kPose, trace());
         };
-        const auto S1 = e(cS, dD);             // S'  = e(S, D)
-        const auto S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
-        const auto D1 = p(cD, dS);             // D'  = p(D, S)
-        const auto D2 = e(g->encode(D1), dS);  // D'' = e(D', S)
-        const auto eSS = e(cS, dS);            // self-reconstructions
+        const auto cS = g->encode(S);
+        const auto dS = g->directions(g->alpha(cS.wa));
+        const auto eSS = e(cS, dS);  // self-reconstructions
         const auto pSS = p(cS, dS);
-
-        const auto cycle_l1 = (S2 - D).abs().mean();
-        auto rec = cycle_l1 + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
-        if (o.lambda_self_reconstruction > 0)
-            rec = rec +
-                  o.lambda_self_reconstruction * ((eSS - S).abs().mean() + (pSS - S).abs().mean());
-        // Batched: the real frames' features are computed once, without autograd.
-        const auto per = features.perceptual_sum({{S2, D}, {D2, S}, {S1, D1}, {eSS, S}, {pSS, S}});
-        const auto exp = features.expression_sum({{S1, D}, {D1, D}});
+        const bool warmup = stage == 1 && step < o.warmup_steps;
+        const bool adversarial = o.lambda_adversarial > 0 && !warmup;
+        torch::Tensor rec, per, exp, adv, cycle_l1, S2, D2;
+        if (warmup) {
+            // Only the self-reconstructions: the encoder-to-image path learns to give the
+            // source back before the cycle asks it to move anything.
+            rec = (eSS - S).abs().mean() + (pSS - S).abs().mean();
+            per = features.perceptual_sum({{eSS, S}, {pSS, S}});
+            exp = torch::zeros({}, S.options());
+            cycle_l1 = torch::full({}, std::numeric_limits<double>::quiet_NaN(), S.options());
+        } else {
+            const auto cD = g->encode(D);
+            const auto dD = g->directions(g->alpha(cD.wa));
+            const auto S1 = e(cS, dD);  // S'  = e(S, D)
+            S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
+            const auto D1 = p(cD, dS);  // D'  = p(D, S)
+            D2 = e(g->encode(D1), dS);  // D'' = e(D', S)
+            cycle_l1 = (S2 - D).abs().mean();
+            rec = cycle_l1 + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
+            if (o.lambda_self_reconstruction > 0)
+                rec = rec + o.lambda_self_reconstruction *
+                                ((eSS - S).abs().mean() + (pSS - S).abs().mean());
+            // Batched: the real frames' features are computed once, without autograd.
+            per = features.perceptual_sum({{S2, D}, {D2, S}, {S1, D1}, {eSS, S}, {pSS, S}});
+            exp = features.expression_sum({{S1, D}, {D1, D}});
+        }
         // Without the GAN term (--lambda-adversarial 0, e.g. a reconstruction warm-up) the
         // discriminator is neither run nor trained: it would cost a third of the step for nothing.
-        const bool adversarial = o.lambda_adversarial > 0;
-        const auto adv =
-            adversarial ? train::generator_adversarial_loss(disc->forward(torch::cat({S2, D2})))
-                        : torch::zeros({}, S.options());
+        adv = adversarial ? train::generator_adversarial_loss(disc->forward(torch::cat({S2, D2})))
+                          : torch::zeros({}, S.options());
         auto total = rec + o.lambda_perceptual * per + o.lambda_expression * exp +
                      o.lambda_adversarial * adv;
         const auto logits = flow_logits(traced);

@@ -19,7 +19,8 @@
 //         + lambda_self (|e(S, S) - S|_1 + |p(S, S) - S|_1)   (ours, see the option)
 //         + lambda_logits * (flow and mask logits beyond a margin)  (ours, off by default)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
-// Two stages: joint training of everything, then a refinement of the expression generator in
+// An optional warm-up (ours) fits only the self-reconstructions first. Two stages: joint
+// training of everything, then a refinement of the expression generator in
 // which only the motion MLPs, the direction basis and the expression generator learn.
 // The generator's exponential moving average is what samples and the exported model use.
 //
@@ -76,6 +77,11 @@ struct DpeTrainOptions {
     // The norm itself is logged (losses.csv g_grad_norm) either way.
     double clip_grad_norm = 0;
     int64_t r1_every = 16;  // lazy regularisation interval (StyleGAN2)
+    // The first this many steps of stage 1 fit only the self-reconstructions e(S,S) and p(S,S)
+    // (L1 + perceptual; no cycle, no GAN, about a third of a full step's work): a fresh
+    // generator gives back a blur of the source, worse than leaving it unchanged, and the cycle
+    // cannot reward moving the face before the image path works (docs/training.md). 0 = off.
+    int64_t warmup_steps = 0;
     // A check, not a way to train: cycle through only this many fixed batches (0 = the endless
     // stream). A model that cannot fit four pairs will not learn from millions; losses.csv's
     // cycle_l1 against copy_l1 says whether it has learnt to move the source (docs/training.md).
