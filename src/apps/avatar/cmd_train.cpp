@@ -91,11 +91,11 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
         ->capture_default_str();
     cmd->add_option("--batch", o.train.batch, "Pairs per step")->capture_default_str();
     auto* steps = cmd->add_option("--steps", o.train.joint_steps,
-                                  "Steps of stage 1 (joint training; with --resume: the run's "
-                                  "own unless given)")
+                                  "Steps of stage 1 (joint training; with --resume: the\n"
+                                  "run's own unless given)")
                       ->capture_default_str();
     auto* refine_steps = cmd->add_option("--refine-steps", o.train.refine_steps,
-                                         "Steps of stage 2 (expression generator refinement; "
+                                         "Steps of stage 2 (expression generator refinement;\n"
                                          "with --resume: the run's own unless given)")
                              ->capture_default_str();
     cmd->add_option("--lr", o.train.joint_lr, "Adam learning rate of stage 1")
@@ -112,8 +112,8 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "L1 weight of the self-reconstructions e(S,S), p(S,S) (ours; 0 = the paper)")
         ->capture_default_str();
     cmd->add_option("--lambda-logits", o.train.lambda_logits,
-                    "Weight of a penalty on flow and mask logits beyond +-margin, against the "
-                    "saturation that collapsed runs at high learning rates (ours; 0: off)")
+                    "Weight of a penalty on flow and mask logits beyond +-margin, against their\n"
+                    "blow-up when runs collapse at high learning rates (ours; 0: off)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--logit-margin", o.train.logit_margin,
@@ -122,8 +122,14 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
         ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
     cmd->add_option("--clip-grad", o.train.clip_grad_norm,
-                    "Clip the generator's total gradient norm to this before each step (0: "
-                    "never; the norm is logged in losses.csv either way)")
+                    "Clip the generator's total gradient norm to this before each step\n"
+                    "(0: never; the norm is logged in losses.csv either way)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--warmup-steps", o.train.warmup_steps,
+                    "First fit only the self-reconstructions for this many steps of stage 1\n"
+                    "(ours; a third of a full step's work), so the image path gives the source\n"
+                    "back before the cycle asks it to move the face (0: off)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--seed", o.seed, "Seed of the synthetic identities and motion")
@@ -148,16 +154,10 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
         ->capture_default_str();
     cmd->add_option("--checkpoint-every", o.train.checkpoint_every, "Steps between checkpoints")
         ->capture_default_str();
-    cmd->add_option("--warmup-steps", o.train.warmup_steps,
-                    "First fit only the self-reconstructions for this many steps of stage 1 "
-                    "(ours; about 3x cheaper per step), so the image path works before the "
-                    "cycle asks it to move the face (0: off)")
-        ->check(CLI::NonNegativeNumber)
-        ->capture_default_str();
     cmd->add_option("--repeat-batches", o.train.repeat_batches,
-                    "A check, not a way to train: cycle through only N fixed batches (0: the "
-                    "endless stream); losses.csv's cycle_l1 falling below copy_l1 shows the model "
-                    "can learn to move the source")
+                    "A check, not a way to train: cycle through only N fixed batches (0: the\n"
+                    "endless stream); losses.csv's cycle_l1 falling below copy_l1 shows the\n"
+                    "model can learn to move the source")
         ->capture_default_str();
     cmd->add_option("--max-steps", o.train.max_steps_this_run,
                     "Stop after this many steps of this call (0: run to the end); resume later")
