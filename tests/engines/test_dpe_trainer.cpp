@@ -253,6 +253,40 @@ TEST(DpeTrainer, RepeatedBatchesAndTheLogitPenalty) {
     EXPECT_EQ(options["logit_margin"].get<double>(), 1e-9);
 }
 
+TEST(DpeTrainer, StartAsCopyGivesTheSourceBack) {
+    torch::manual_seed(3);
+    Generator g(compact_config(64, 8, 32));
+    start_as_copy(g);
+    g->eval();
+    torch::NoGradGuard no_grad;
+    // A smooth image in [-1, 1] with every value reached: the copy must hold at both ends.
+    const auto axis = torch::linspace(-1, 1, 64);
+    const auto source = torch::stack({axis.view({1, 64}).expand({64, 64}),
+                                      axis.view({64, 1}).expand({64, 64}),
+                                      (axis.view({1, 64}) * axis.view({64, 1}))})
+                            .unsqueeze(0);
+    const auto driving = torch::rand({1, 3, 64, 64}) * 2 - 1;
+    const auto code = g->encode(source);
+    // The official identity grid resamples by up to half a pixel and reads zeros past the
+    // border: away from the border the copy is exact to that resampling. The image changes by at
+    // most 2/63 per pixel along each axis, so a half-pixel shift on both axes moves a value by at
+    // most 2/63 per pass; kBoth renders twice.
+    const auto inner = [](const torch::Tensor& x) { return x.narrow(2, 2, 60).narrow(3, 2, 60); };
+    const double per_pass = 2.0 / 63.0 + 1e-4;
+    for (const auto stage : {Stage::kExpression, Stage::kPose, Stage::kBoth}) {
+        const auto out = g->render(code, g->motion(driving), stage);
+        const double error = (inner(out) - inner(source)).abs().max().item<double>();
+        EXPECT_LT(error, stage == Stage::kBoth ? 2 * per_pass : per_pass)
+            << static_cast<int>(stage);
+    }
+    // A random generator is nowhere near the copy.
+    torch::manual_seed(3);
+    Generator random(compact_config(64, 8, 32));
+    random->eval();
+    const auto out = random->render(random->encode(source), random->motion(driving), Stage::kPose);
+    EXPECT_GT((inner(out) - inner(source)).abs().mean().item<double>(), 0.1);
+}
+
 TEST(DpeTrainer, WarmupFitsOnlyTheSelfReconstructions) {
     if (!avatar::testing::faceapi_models_installed())
         GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";

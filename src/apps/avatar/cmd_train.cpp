@@ -132,6 +132,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "back before the cycle asks it to move the face (0: off)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    cmd->add_flag("--start-as-copy", o.train.start_as_copy,
+                  "A fresh generator starts by giving its source back unchanged (ours), so it\n"
+                  "has only to learn to move it; otherwise its image path starts random");
     cmd->add_option("--seed", o.seed, "Seed of the synthetic identities and motion")
         ->capture_default_str();
     cmd->add_option("--photo-textures", o.photo_textures,

@@ -83,6 +83,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"r1_every", o.r1_every},
             {"repeat_batches", o.repeat_batches},
             {"warmup_steps", o.warmup_steps},
+            {"start_as_copy", o.start_as_copy},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -118,6 +119,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.ema_half_life_images = j.at("ema_half_life_images").get<double>();
     o.repeat_batches = j.value("repeat_batches", int64_t{0});  // absent before the option
     o.warmup_steps = j.value("warmup_steps", int64_t{0});      // absent before the option
+    o.start_as_copy = j.value("start_as_copy", false);
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -268,6 +270,43 @@ struct StepLosses {
 
 }  // namespace
 
+void start_as_copy(Generator& g) {
+    start_with_identity_flows(g);
+    torch::NoGradGuard no_grad;
+    const auto& config = g->config();
+    auto params = g->named_parameters();
+    auto param = [&](const std::string& name) {
+        const auto* p = params.find(name);
+        check(p != nullptr, "start_as_copy", "the generator has no parameter " + name);
+        return *p;
+    };
+    const auto eye = torch::eye(3).reshape({3, 3, 1, 1});
+    // EqualConv2d multiplies its weight by 1/sqrt(fan_in) when run: these are the stored values
+    // whose effective weights are the identity.
+    const double stem_gain = std::sqrt(3.0);
+    const double rgb_gain = std::sqrt(static_cast<double>(config.channels.at(config.size)));
+    // Stem channel c < 3: sqrt(2) * leaky(x_c + 1) = sqrt(2) * (x_c + 1), as x_c >= -1.
+    param("enc.net_app.convs.0.0.weight").narrow(0, 0, 3).copy_(torch::zeros({3, 3, 1, 1}));
+    param("enc.net_app.convs.0.0.weight").narrow(0, 0, 3).narrow(1, 0, 3).copy_(eye * stem_gain);
+    param("enc.net_app.convs.0.1.bias").narrow(1, 0, 3).fill_(1.0);
+    int64_t blocks = 0;
+    for (int64_t res = 8; res <= config.size; res *= 2)
+        ++blocks;
+    for (const std::string decoder : {"dec_pose", "dec_exp"}) {
+        for (int64_t k = 0; k < blocks; ++k) {
+            const std::string rgb = decoder + ".to_rgbs." + std::to_string(k);
+            param(rgb + ".conv.0.weight").zero_();
+            param(rgb + ".conv.1.bias").zero_();
+            param(rgb + ".bias").zero_();
+        }
+        // The warped stem features arrive times the mask (1/2): sqrt(2)/2 * (x + 1). A weight of
+        // 1 and the activation's sqrt(2) give x + 1; the ToRGB bias takes the 1 away.
+        const std::string finest = decoder + ".to_rgbs." + std::to_string(blocks - 1);
+        param(finest + ".conv.0.weight").narrow(1, 0, 3).copy_(eye * rgb_gain);
+        param(finest + ".bias").fill_(-1.0);
+    }
+}
+
 DpeTrainReport train_dpe(DpeTrainOptions o) {
     validate(o);
     // Whatever the caller's grad mode (e.g. a NoGradGuard around inference), training needs it.
@@ -318,8 +357,11 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
                   o.model.to_json().dump() + ")");
         nn::load_state(*g, file);
     }
-    if (o.init.empty() && !has_checkpoint)
+    if (o.init.empty() && !has_checkpoint) {
         start_with_identity_flows(g);
+        if (o.start_as_copy)
+            start_as_copy(g);
+    }
     train::copy_parameters(*ema, *g);
     ema->eval();
     for (auto& p : ema->parameters())

@@ -82,6 +82,9 @@ struct DpeTrainOptions {
     // generator gives back a blur of the source, worse than leaving it unchanged, and the cycle
     // cannot reward moving the face before the image path works (docs/training.md). 0 = off.
     int64_t warmup_steps = 0;
+    // A fresh generator starts as the copy of its source (start_as_copy below) instead of a
+    // random image path. Ignored when resuming or with --init.
+    bool start_as_copy = false;
     // A check, not a way to train: cycle through only this many fixed batches (0 = the endless
     // stream). A model that cannot fit four pairs will not learn from millions; losses.csv's
     // cycle_l1 against copy_l1 says whether it has learnt to move the source (docs/training.md).
@@ -103,6 +106,14 @@ struct DpeTrainOptions {
     // Stops after this many steps of this call (0 = run to the end); for tests and time boxes.
     int64_t max_steps_this_run = 0;
 };
+
+// Makes a fresh generator render its source unchanged whatever the motion (up to the official
+// identity grid's half-pixel resampling), so training starts from the "unchanged source" baseline
+// and has only to learn to move it: the encoder stem passes the image through its first three
+// channels (shifted positive, past the leaky ReLU), the finest ToRGB of both decoders maps them
+// back, and the coarser ToRGBs start at zero; the flows start at zero as in every fresh run (the
+// to_flows weights zeroed, so every mask is 1/2). The other weights keep their random values.
+void start_as_copy(Generator& g);
 
 struct DpeTrainReport {
     int64_t first_step = 0;  // 0 for a fresh run
