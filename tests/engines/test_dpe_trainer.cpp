@@ -206,7 +206,7 @@ std::vector<double> loss_column(const fs::path& run, const std::string& column) 
     return values;
 }
 
-TEST(DpeTrainer, RepeatedBatchesAndTheLogitPenalty) {
+TEST(DpeTrainer, RepeatedBatchesTheLogitPenaltyAndMomentum) {
     if (!avatar::testing::faceapi_models_installed())
         GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
     Progress::set_enabled(false);
@@ -251,6 +251,19 @@ TEST(DpeTrainer, RepeatedBatchesAndTheLogitPenalty) {
     const auto options = nlohmann::json::parse(in)["options"];
     EXPECT_EQ(options["lambda_logits"].get<double>(), 10.0);
     EXPECT_EQ(options["logit_margin"].get<double>(), 1e-9);
+
+    // Adam's first step is the same whatever beta1 (the bias correction undoes it); from the
+    // second on, momentum changes the path.
+    auto momentum = stream;
+    momentum.output = root / "momentum";
+    momentum.adam_beta1 = 0.9;
+    torch::manual_seed(5);
+    train_dpe(momentum);
+    const auto rec_momentum = loss_column(root / "momentum", "rec");
+    EXPECT_EQ(rec_plain[1], rec_momentum[1]);
+    EXPECT_NE(rec_plain[2], rec_momentum[2]);
+    std::ifstream saved(root / "momentum" / "checkpoint" / "state.json");
+    EXPECT_EQ(nlohmann::json::parse(saved)["options"]["adam_beta1"].get<double>(), 0.9);
 }
 
 TEST(DpeTrainer, StartAsCopyGivesTheSourceBack) {

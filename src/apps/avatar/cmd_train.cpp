@@ -77,8 +77,8 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "architecture, data and loss settings come from the checkpoint)");
     cmd->add_flag("--override-losses", o.train.override_losses,
                   "With --resume: use this call's --lr, --refine-lr, --lambda-*, --logit-margin,\n"
-                  "--r1, --clip-grad and --warmup-steps instead of the checkpoint's (the optimizer\n"
-                  "state is kept)");
+                  "--r1, --clip-grad, --warmup-steps and --adam-beta1 instead of the checkpoint's\n"
+                  "(the optimizer state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")
@@ -125,6 +125,11 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "Clip the generator's total gradient norm to this before each step\n"
                     "(0: never; the norm is logged in losses.csv either way)")
         ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--adam-beta1", o.train.adam_beta1,
+                    "Adam's beta1 for the generator (0: StyleGAN2's, no momentum; 0.9 fitted a\n"
+                    "fixed batch far faster, docs/training.md)")
+        ->check(CLI::Range(0.0, 0.999))
         ->capture_default_str();
     cmd->add_option("--warmup-steps", o.train.warmup_steps,
                     "First fit only the self-reconstructions for this many steps of stage 1\n"

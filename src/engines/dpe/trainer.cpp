@@ -84,6 +84,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"repeat_batches", o.repeat_batches},
             {"warmup_steps", o.warmup_steps},
             {"start_as_copy", o.start_as_copy},
+            {"adam_beta1", o.adam_beta1},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -120,6 +121,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.repeat_batches = j.value("repeat_batches", int64_t{0});  // absent before the option
     o.warmup_steps = j.value("warmup_steps", int64_t{0});      // absent before the option
     o.start_as_copy = j.value("start_as_copy", false);
+    o.adam_beta1 = j.value("adam_beta1", 0.0);  // absent before the option: StyleGAN2's 0
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -143,6 +145,7 @@ void validate(const DpeTrainOptions& o) {
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
     check(o.repeat_batches >= 0, "--repeat-batches", "must be >= 0");
     check(o.warmup_steps >= 0, "--warmup-steps", "must be >= 0");
+    check(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "--adam-beta1", "must be in [0, 1)");
     check(o.log_every >= 1 && o.sample_every >= 1 && o.checkpoint_every >= 1, "--*-every",
           "intervals must be >= 1");
 }
@@ -168,9 +171,10 @@ std::vector<torch::Tensor> set_stage(Generator& g, int stage) {
     return trainable;
 }
 
-std::unique_ptr<torch::optim::Adam> make_adam(const std::vector<torch::Tensor>& params, double lr) {
+std::unique_ptr<torch::optim::Adam> make_adam(const std::vector<torch::Tensor>& params, double lr,
+                                               double beta1) {
     return std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(lr).betas({0.0, 0.99}).eps(1e-8));
+        params, torch::optim::AdamOptions(lr).betas({beta1, 0.99}).eps(1e-8));
 }
 
 // Rows of [source | driving | expression | pose | both] for each pair, one PNG.
@@ -335,6 +339,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_logits = given.lambda_logits;
             o.logit_margin = given.logit_margin;
             o.warmup_steps = given.warmup_steps;
+            o.adam_beta1 = given.adam_beta1;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -368,14 +373,15 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         p.set_requires_grad(false);
     // The discriminator mirrors the generator's channel table.
     train::Discriminator disc(o.model.size, o.model.channels);
-    auto d_optimizer = make_adam(disc->parameters(), o.joint_lr);
+    auto d_optimizer = make_adam(disc->parameters(), o.joint_lr, 0.0);
 
     int64_t step = 0;
     int stage = 0;
     std::unique_ptr<torch::optim::Adam> g_optimizer;
     auto enter_stage = [&](int new_stage) {
         stage = new_stage;
-        g_optimizer = make_adam(set_stage(g, stage), stage == 1 ? o.joint_lr : o.refine_lr);
+        g_optimizer = make_adam(set_stage(g, stage), stage == 1 ? o.joint_lr : o.refine_lr,
+                                o.adam_beta1);
     };
     const int64_t total_steps = o.joint_steps + o.refine_steps;
     enter_stage(o.joint_steps > 0 ? 1 : 2);
@@ -389,12 +395,14 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
               {"discriminator_optimizer", d_optimizer.get()}}});
         if (o.override_losses) {
             // The optimizer archives hold their learning rates too.
-            auto set_lr = [](torch::optim::Adam& adam, double lr) {
+            auto set_lr = [](torch::optim::Adam& adam, double lr, double beta1) {
                 for (auto& group : adam.param_groups())
-                    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+                    static_cast<torch::optim::AdamOptions&>(group.options())
+                        .lr(lr)
+                        .betas({beta1, 0.99});
             };
-            set_lr(*g_optimizer, stage == 1 ? o.joint_lr : o.refine_lr);
-            set_lr(*d_optimizer, o.joint_lr);
+            set_lr(*g_optimizer, stage == 1 ? o.joint_lr : o.refine_lr, o.adam_beta1);
+            set_lr(*d_optimizer, o.joint_lr, 0.0);
         }
         spdlog::info("resuming {} at step {} (stage {})", o.output.string(), step, stage);
     }

@@ -77,6 +77,10 @@ struct DpeTrainOptions {
     // The norm itself is logged (losses.csv g_grad_norm) either way.
     double clip_grad_norm = 0;
     int64_t r1_every = 16;  // lazy regularisation interval (StyleGAN2)
+    // Adam's beta1 for the generator (betas (beta1, 0.99)). 0 is StyleGAN2's choice, which our
+    // runs kept; the paper says only "Adam". With 0.9 a fixed batch was fitted below the
+    // unchanged source within 40 steps, which beta1 0 never did (docs/training.md).
+    double adam_beta1 = 0.0;
     // The first this many steps of stage 1 fit only the self-reconstructions e(S,S) and p(S,S)
     // (L1 + perceptual; no cycle, no GAN, about a third of a full step's work): a fresh
     // generator gives back a blur of the source, worse than leaving it unchanged, and the cycle
