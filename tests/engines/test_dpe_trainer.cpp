@@ -274,10 +274,10 @@ TEST(DpeTrainer, StartAsCopyGivesTheSourceBack) {
     torch::NoGradGuard no_grad;
     // A smooth image in [-1, 1] with every value reached: the copy must hold at both ends.
     const auto axis = torch::linspace(-1, 1, 64);
-    const auto source = torch::stack({axis.view({1, 64}).expand({64, 64}),
-                                      axis.view({64, 1}).expand({64, 64}),
-                                      (axis.view({1, 64}) * axis.view({64, 1}))})
-                            .unsqueeze(0);
+    const auto source =
+        torch::stack({axis.view({1, 64}).expand({64, 64}), axis.view({64, 1}).expand({64, 64}),
+                      (axis.view({1, 64}) * axis.view({64, 1}))})
+            .unsqueeze(0);
     const auto driving = torch::rand({1, 3, 64, 64}) * 2 - 1;
     const auto code = g->encode(source);
     // The official identity grid resamples by up to half a pixel and reads zeros past the

@@ -172,7 +172,7 @@ std::vector<torch::Tensor> set_stage(Generator& g, int stage) {
 }
 
 std::unique_ptr<torch::optim::Adam> make_adam(const std::vector<torch::Tensor>& params, double lr,
-                                               double beta1) {
+                                              double beta1) {
     return std::make_unique<torch::optim::Adam>(
         params, torch::optim::AdamOptions(lr).betas({beta1, 0.99}).eps(1e-8));
 }
@@ -380,8 +380,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     std::unique_ptr<torch::optim::Adam> g_optimizer;
     auto enter_stage = [&](int new_stage) {
         stage = new_stage;
-        g_optimizer = make_adam(set_stage(g, stage), stage == 1 ? o.joint_lr : o.refine_lr,
-                                o.adam_beta1);
+        g_optimizer =
+            make_adam(set_stage(g, stage), stage == 1 ? o.joint_lr : o.refine_lr, o.adam_beta1);
     };
     const int64_t total_steps = o.joint_steps + o.refine_steps;
     enter_stage(o.joint_steps > 0 ? 1 : 2);
