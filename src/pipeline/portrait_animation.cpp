@@ -312,6 +312,22 @@ Output open_output(const fs::path& output, int width, int height, const media::F
     return out;
 }
 
+// The job's output: the full source frame when pasting back, else the network's crop.
+Output open_job_output(const fs::path& output, const media::FrameSource& source_frames, int size,
+                       const media::FrameRate& fps, const fs::path& audio_source,
+                       const AnimationOptions& options) {
+    return options.paste_back ? open_output(output, source_frames.width(), source_frames.height(),
+                                            fps, audio_source, options)
+                              : open_output(output, size, size, fps, audio_source, options);
+}
+
+// A Progress can be neither copied nor moved: it is made in the caller's optional.
+void start_job_progress(std::optional<Progress>& progress, const AnimationOptions& options,
+                        const std::string& name, int64_t estimated_frames) {
+    if (options.show_progress)
+        progress.emplace(name, expected_frames(estimated_frames, options.max_frames), "frames");
+}
+
 void finish_output(Output& out, const std::string& what, std::chrono::steady_clock::time_point t0) {
     check(out.report.frames > 0, out.report.output, "no frames to write");
     out.writer->finish();
@@ -359,17 +375,11 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
 
     media::FrameSource driving_frames(driving, options.threads);
     const auto fps = driving_frames.frame_rate();
-    auto out = options.paste_back ? open_output(output, source_frames.width(),
-                                                source_frames.height(), fps, driving, options)
-                                  : open_output(output, size, size, fps, driving, options);
+    auto out = open_job_output(output, source_frames, size, fps, driving, options);
     DrivingCropper cropper(options, size);
     {
         std::optional<Progress> progress;
-        if (options.show_progress)
-            progress.emplace(
-                "animate",
-                expected_frames(driving_frames.estimated_frame_count(), options.max_frames),
-                "frames");
+        start_job_progress(progress, options, "animate", driving_frames.estimated_frame_count());
         while (options.max_frames <= 0 || out.report.frames < options.max_frames) {
             const auto frame = driving_frames.next();
             if (!frame)
@@ -404,23 +414,17 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
     media::FrameSource source_frames(source, options.threads);
     media::FrameSource driving_frames(driving, options.threads);
     const auto fps = source_frames.frame_rate();
-    auto out = options.paste_back ? open_output(output, source_frames.width(),
-                                                source_frames.height(), fps, source, options)
-                                  : open_output(output, size, size, fps, source, options);
+    auto out = open_job_output(output, source_frames, size, fps, source, options);
     face::FaceTracker source_tracker(tracker_options());
     CropSmoother source_smoother;
     DrivingCropper cropper(options, size);
     // Where a source frame has no face, --no-paste writes the last crop (or a centred square).
     std::optional<face::CropTransform> last_source_crop;
     {
+        const auto a = source_frames.estimated_frame_count();
+        const auto b = driving_frames.estimated_frame_count();
         std::optional<Progress> progress;
-        if (options.show_progress) {
-            const auto a = source_frames.estimated_frame_count();
-            const auto b = driving_frames.estimated_frame_count();
-            progress.emplace(
-                "edit-video",
-                expected_frames(a > 0 && b > 0 ? std::min(a, b) : 0, options.max_frames), "frames");
-        }
+        start_job_progress(progress, options, "edit-video", a > 0 && b > 0 ? std::min(a, b) : 0);
         while (options.max_frames <= 0 || out.report.frames < options.max_frames) {
             const auto frame = source_frames.next();
             const auto drive = frame ? driving_frames.next() : std::nullopt;
