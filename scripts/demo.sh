@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The demo job of `make demo`: scripts/demo.sh PATH/TO/avatar
 # Animates the bundled portrait photo with the bundled talking-head clip using the project's own
-# DPE model (models/dpe-synth64, trained on the synthetic world), pose and expression, pasted back
+# DPE model (models/dpe-synth128, trained on the synthetic world), pose and expression, pasted back
 # into the full photo, with the clip's audio: out/demo.mp4.
 set -euo pipefail
 cd "$(dirname "$0")/.."

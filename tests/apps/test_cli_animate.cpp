@@ -240,7 +240,7 @@ TEST(CliAnimate, SourceWithoutAFaceIsAnErrorWithNoOutput) {
     EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
 }
 
-// Without --weights the project's own model (models/dpe-synth64) animates: what `make demo`
+// Without --weights the project's own model (models/dpe-synth128) animates: what `make demo`
 // runs. Needs no ../shared, only the shipped model and the face models.
 TEST(CliAnimate, DefaultWeightsAreTheShippedModel) {
     if (!face_models_installed())

@@ -114,8 +114,8 @@ void add_common_options(CLI::App* cmd, AnimateCliOptions& o, bool edit) {
                     "DPE generator weights: a .safetensors file in the official layout (e.g. "
                     "from tools/convert.py dpe.pt dpe.safetensors --key gen) or a model name; "
                     "the default 'dpe-own' is the small model the project trained on its "
-                    "synthetic world (models/dpe-synth64). The crop size is the weights' size "
-                    "(256 for the official model, 64 for ours)")
+                    "synthetic world (models/dpe-synth128). The crop size is the weights' size "
+                    "(256 for the official model, 128 for ours)")
         ->capture_default_str();
     if (edit) {
         cmd->add_option("-s,--source", o.source,

@@ -152,15 +152,15 @@ void register_benchmarks() {
                      std::nullopt});
         benches.add({"dpe.own.frame." + stage_name,
                      "DPE per driving frame, stage '" + stage_name +
-                         "', at the size of our own model (models/dpe-synth64: 64x64, 16-64 "
+                         "', at the size of our own model (models/dpe-synth128: 128x128, 8-64 "
                          "channels; random weights), source encoded once",
                      "frame",
                      [s] {
                          torch::manual_seed(0);
-                         Generator g(compact_config(64, 16, 64));
+                         Generator g(compact_config(128, 8, 64));
                          g->eval();
-                         auto code = g->encode(torch::rand({1, 3, 64, 64}) * 2 - 1);
-                         auto driving = torch::rand({1, 3, 64, 64}) * 2 - 1;
+                         auto code = g->encode(torch::rand({1, 3, 128, 128}) * 2 - 1);
+                         auto driving = torch::rand({1, 3, 128, 128}) * 2 - 1;
                          return std::function<void()>([g, code, driving, s]() mutable {
                              g->render(code, g->motion(driving), s);
                          });
@@ -192,13 +192,13 @@ void register_dpe() {
     references.add({"dpe", "engines::dpe::Generator::forward", is_stage_case, run_stage});
     references.add({"dpe", "engines::dpe exp -> pose chain", case_named("chain"), run_chain});
 
-    // Our own model (trained by `avatar train -m dpe`, models/dpe-synth64/MODEL_CARD.md) has the
+    // Our own model (trained by `avatar train -m dpe`, models/dpe-synth128/MODEL_CARD.md) has the
     // official layout too; its metadata tells it apart. Registered first so detect() names it.
     ModelSpec own;
     own.name = "dpe-own";
     own.engine = "dpe";
-    own.description = "DPE trained by this project on the synthetic world (64x64, the default)";
-    own.default_weights = "dpe-synth64/model.safetensors";
+    own.description = "DPE trained by this project on the synthetic world (128x128, the default)";
+    own.default_weights = "dpe-synth128/model.safetensors";
     own.detect = [detect = detect_config<DPEConfig>({"dec_pose.input.input", "dir.weight"})](
                      const SafetensorsFile& file) -> std::optional<nlohmann::json> {
         const auto it = file.metadata().find("format");
