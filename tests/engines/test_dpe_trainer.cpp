@@ -41,6 +41,12 @@ DpeTrainOptions tiny_run(const fs::path& output) {
     return o;
 }
 
+// The options a run's last checkpoint saved (state.json).
+nlohmann::json saved_options(const fs::path& run) {
+    std::ifstream in(run / "checkpoint" / "state.json");
+    return nlohmann::json::parse(in)["options"];
+}
+
 torch::Tensor flat_weights(const fs::path& model) {
     const auto file = SafetensorsFile::open(model);
     auto g = load_dpe_generator(file);
@@ -119,19 +125,14 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     extend.lambda_self_reconstruction = 0.25;
     EXPECT_EQ(train_dpe(extend).last_step, 6);
     auto read_lambda = [&] {
-        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
-        return nlohmann::json::parse(in)["options"]["lambda_adversarial"].get<double>();
+        return saved_options(root / "resumed")["lambda_adversarial"].get<double>();
     };
     EXPECT_EQ(read_lambda(), tiny_run("").lambda_adversarial);
     extend.refine_steps = 4;
     extend.override_losses = true;
     train_dpe(extend);
     EXPECT_EQ(read_lambda(), 0.5);
-    {
-        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
-        EXPECT_EQ(nlohmann::json::parse(in)["options"]["lambda_self_reconstruction"].get<double>(),
-                  0.25);
-    }
+    EXPECT_EQ(saved_options(root / "resumed")["lambda_self_reconstruction"].get<double>(), 0.25);
 
     // Without the GAN term the discriminator is skipped: its loss and the adversarial term log 0
     // (adv and d_loss, columns 7 and 9 of losses.csv; the gradient norm, column 11, is logged).
@@ -139,10 +140,7 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     extend.lambda_adversarial = 0;
     extend.clip_grad_norm = 0.5;
     train_dpe(extend);
-    {
-        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
-        EXPECT_EQ(nlohmann::json::parse(in)["options"]["clip_grad_norm"].get<double>(), 0.5);
-    }
+    EXPECT_EQ(saved_options(root / "resumed")["clip_grad_norm"].get<double>(), 0.5);
     {
         std::ifstream in(root / "resumed" / "losses.csv");
         std::string line, last;
@@ -168,10 +166,7 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     keep.joint_steps = -1;
     keep.refine_steps = -1;
     EXPECT_EQ(train_dpe(keep).last_step, 8);
-    {
-        std::ifstream in(root / "resumed" / "checkpoint" / "state.json");
-        EXPECT_EQ(nlohmann::json::parse(in)["options"]["refine_steps"].get<int64_t>(), 5);
-    }
+    EXPECT_EQ(saved_options(root / "resumed")["refine_steps"].get<int64_t>(), 5);
     auto unknown = tiny_run(root / "fresh_without_steps");
     unknown.joint_steps = -1;
     EXPECT_THROW(train_dpe(unknown), Error);
@@ -247,8 +242,7 @@ TEST(DpeTrainer, RepeatedBatchesTheLogitPenaltyAndMomentum) {
     EXPECT_EQ(total_plain[0], total_penalised[0]);
     EXPECT_EQ(rec_plain[1], rec_penalised[1]);
     EXPECT_GT(total_penalised[1], total_plain[1]);
-    std::ifstream in(root / "penalised" / "checkpoint" / "state.json");
-    const auto options = nlohmann::json::parse(in)["options"];
+    const auto options = saved_options(root / "penalised");
     EXPECT_EQ(options["lambda_logits"].get<double>(), 10.0);
     EXPECT_EQ(options["logit_margin"].get<double>(), 1e-9);
 
@@ -262,8 +256,7 @@ TEST(DpeTrainer, RepeatedBatchesTheLogitPenaltyAndMomentum) {
     const auto rec_momentum = loss_column(root / "momentum", "rec");
     EXPECT_EQ(rec_plain[1], rec_momentum[1]);
     EXPECT_NE(rec_plain[2], rec_momentum[2]);
-    std::ifstream saved(root / "momentum" / "checkpoint" / "state.json");
-    EXPECT_EQ(nlohmann::json::parse(saved)["options"]["adam_beta1"].get<double>(), 0.9);
+    EXPECT_EQ(saved_options(root / "momentum")["adam_beta1"].get<double>(), 0.9);
 }
 
 TEST(DpeTrainer, StartAsCopyGivesTheSourceBack) {
@@ -326,8 +319,7 @@ TEST(DpeTrainer, WarmupFitsOnlyTheSelfReconstructions) {
         EXPECT_GT(exp[i], 0.0) << i;
         EXPECT_NE(d_loss[i], 0.0) << i;
     }
-    std::ifstream in(root / "run" / "checkpoint" / "state.json");
-    EXPECT_EQ(nlohmann::json::parse(in)["options"]["warmup_steps"].get<int64_t>(), 2);
+    EXPECT_EQ(saved_options(root / "run")["warmup_steps"].get<int64_t>(), 2);
 }
 
 }  // namespace

@@ -269,7 +269,6 @@ double max_abs_logit(const std::vector<torch::Tensor>& logits) {
 
 struct StepLosses {
     double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0, g_grad_norm = 0;
-    double cycle_l1 = 0, copy_l1 = 0, max_logit = 0;
 };
 
 }  // namespace
@@ -290,12 +289,12 @@ void start_as_copy(Generator& g) {
     const double stem_gain = std::sqrt(3.0);
     const double rgb_gain = std::sqrt(static_cast<double>(config.channels.at(config.size)));
     // Stem channel c < 3: sqrt(2) * leaky(x_c + 1) = sqrt(2) * (x_c + 1), as x_c >= -1.
-    param("enc.net_app.convs.0.0.weight").narrow(0, 0, 3).copy_(torch::zeros({3, 3, 1, 1}));
-    param("enc.net_app.convs.0.0.weight").narrow(0, 0, 3).narrow(1, 0, 3).copy_(eye * stem_gain);
+    auto stem = param("enc.net_app.convs.0.0.weight").narrow(0, 0, 3);
+    stem.zero_();
+    stem.narrow(1, 0, 3).copy_(eye * stem_gain);
     param("enc.net_app.convs.0.1.bias").narrow(1, 0, 3).fill_(1.0);
-    int64_t blocks = 0;
-    for (int64_t res = 8; res <= config.size; res *= 2)
-        ++blocks;
+    // One decoder block per resolution from 8 up to the model's size.
+    const int64_t blocks = static_cast<int64_t>(std::log2(static_cast<double>(config.size))) - 2;
     for (const std::string decoder : {"dec_pose", "dec_exp"}) {
         for (int64_t k = 0; k < blocks; ++k) {
             const std::string rgb = decoder + ".to_rgbs." + std::to_string(k);
@@ -394,15 +393,15 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
              {{"generator_optimizer", g_optimizer.get()},
               {"discriminator_optimizer", d_optimizer.get()}}});
         if (o.override_losses) {
-            // The optimizer archives hold their learning rates too.
-            auto set_lr = [](torch::optim::Adam& adam, double lr, double beta1) {
+            // The optimizer archives hold their learning rates and betas too.
+            auto set_rate = [](torch::optim::Adam& adam, double lr, double beta1) {
                 for (auto& group : adam.param_groups())
                     static_cast<torch::optim::AdamOptions&>(group.options())
                         .lr(lr)
                         .betas({beta1, 0.99});
             };
-            set_lr(*g_optimizer, stage == 1 ? o.joint_lr : o.refine_lr, o.adam_beta1);
-            set_lr(*d_optimizer, o.joint_lr, 0.0);
+            set_rate(*g_optimizer, stage == 1 ? o.joint_lr : o.refine_lr, o.adam_beta1);
+            set_rate(*d_optimizer, o.joint_lr, 0.0);
         }
         spdlog::info("resuming {} at step {} (stage {})", o.output.string(), step, stage);
     }
@@ -547,17 +546,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             d_optimizer->step();
         }
 
-        l = {rec.item<double>(),
-             per.item<double>(),
-             exp.item<double>(),
-             adv.item<double>(),
-             total.item<double>(),
-             d_loss.item<double>(),
-             r1_value,
-             g_grad_norm,
-             cycle_l1.item<double>(),
-             (S - D).abs().mean().item<double>(),
-             max_abs_logit(logits)};
+        l = {rec.item<double>(),   per.item<double>(),    exp.item<double>(), adv.item<double>(),
+             total.item<double>(), d_loss.item<double>(), r1_value,           g_grad_norm};
         check(std::isfinite(l.total) && std::isfinite(l.d), o.output.string(),
               "the loss diverged at step " + std::to_string(step) +
                   " (try a lower --lr or --lambda-adversarial); the last checkpoint is kept");
@@ -568,11 +558,14 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
                                     static_cast<double>(done - last_logged);
             last_tick = now;
             last_logged = done;
+            // The diagnostics are read only for the rows that log them.
+            const double copy_l1 = (S - D).abs().mean().item<double>();
             char line[256];
             std::snprintf(line, sizeof(line),
                           "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,%.5f,%.5f,%.4g\n",
                           static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv,
-                          l.total, l.d, l.r1, l.g_grad_norm, l.cycle_l1, l.copy_l1, l.max_logit);
+                          l.total, l.d, l.r1, l.g_grad_norm, cycle_l1.item<double>(), copy_l1,
+                          max_abs_logit(logits));
             log << line << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {
