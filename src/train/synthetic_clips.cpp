@@ -80,12 +80,22 @@ struct SyntheticClipSampler::Impl {
         return clip;
     }
 
-    // Frame `t` of a clip as the network's input [1, 3, S, S] in [-1, 1].
-    torch::Tensor crop_frame(Clip& clip, int64_t t) {
+    // Frame `t` of a clip as the network's input [1, 3, S, S] in [-1, 1], and its face's points
+    // [1, 468, 2] in the crop's grid_sample coordinates.
+    std::pair<torch::Tensor, torch::Tensor> crop_frame(Clip& clip, int64_t t) {
         const auto width = static_cast<size_t>(face::face_layout_size());
         clip.head->render(clip.rows.data() + static_cast<size_t>(t) * width, frame);
         const auto rgb = frame.rgb_tensor().permute({2, 0, 1}).unsqueeze(0) * 2.0f - 1.0f;
-        return face::warp_crop_antialiased(rgb, clip.crop, face::Border::kReplicate);
+        const auto& screen = clip.head->face_screen();
+        const auto xyz = torch::from_blob(const_cast<float*>(screen.data()),
+                                          {static_cast<int64_t>(screen.size() / 3), 3})
+                             .narrow(1, 0, 2)
+                             .to(torch::kFloat64);
+        // Crop pixel u (centres at integers) -> (2u + 1) / S - 1.
+        const auto in_crop = clip.crop.image_to_crop.apply(xyz);
+        const auto normalised = (in_crop * 2.0 + 1.0) / static_cast<double>(clip.crop.size) - 1.0;
+        return {face::warp_crop_antialiased(rgb, clip.crop, face::Border::kReplicate),
+                normalised.to(torch::kFloat32).unsqueeze(0)};
     }
 
     // The clip of an identity, opened at most once while it stays in use: opening one (textures,
@@ -106,16 +116,21 @@ struct SyntheticClipSampler::Impl {
         const int64_t reuse = same ? options.clip_reuse : 1;
         synth::Random who(stream_seed(options.seed, index / reuse, same ? 1 : 2));
         synth::Random when(stream_seed(options.seed, index, same ? 3 : 4));
-        std::vector<torch::Tensor> sources, drivings;
+        std::vector<torch::Tensor> sources, drivings, source_points, driving_points;
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t a = who.index(options.identities);
             const int64_t other = same ? a : who.index(options.identities);
             const int64_t s = when.index(options.clip_frames);
             const int64_t d = when.index(options.clip_frames);
-            sources.push_back(crop_frame(clip(a), s));
-            drivings.push_back(crop_frame(clip(other), d));
+            auto [source, source_at] = crop_frame(clip(a), s);
+            auto [driving, driving_at] = crop_frame(clip(other), d);
+            sources.push_back(source);
+            drivings.push_back(driving);
+            source_points.push_back(source_at);
+            driving_points.push_back(driving_at);
         }
-        return {torch::cat(sources, 0), torch::cat(drivings, 0)};
+        return {torch::cat(sources, 0), torch::cat(drivings, 0), torch::cat(source_points, 0),
+                torch::cat(driving_points, 0)};
     }
 
     static constexpr size_t kMaxOpenClips = 256;

@@ -38,10 +38,16 @@ struct SyntheticClipOptions {
     double photo_fraction = 0.5;
 };
 
-// A batch of frame pairs, float32 NCHW in [-1, 1], image_size x image_size.
+// A batch of frame pairs, float32 NCHW in [-1, 1], image_size x image_size, with the face's 468
+// points in each crop: float32 [B, 468, 2] (x, y) in grid_sample's coordinates (align_corners =
+// false: -1 and 1 are the crop's outer edges), so that a warp grid sampled at the driving
+// frame's points can be compared with the source's. Points on the far side of a turned head are
+// included (the renderer projects all 468; hidden ones are not marked).
 struct ClipPairs {
-    torch::Tensor source;   // [B, 3, S, S]
-    torch::Tensor driving;  // [B, 3, S, S]
+    torch::Tensor source;          // [B, 3, S, S]
+    torch::Tensor driving;         // [B, 3, S, S]
+    torch::Tensor source_points;   // [B, 468, 2]
+    torch::Tensor driving_points;  // [B, 468, 2]
 };
 
 class SyntheticClipSampler {

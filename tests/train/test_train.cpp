@@ -181,6 +181,35 @@ TEST(SyntheticClips, DeterministicPairsOfOneClip) {
     EXPECT_THROW(train::SyntheticClipSampler{o}, Error);
 }
 
+// The face's points come with each crop in grid_sample's coordinates: the same region cut at
+// another size gives the same coordinates (pixel centres at (2u + 1) / S - 1), and the face fills
+// about 1 / 1.7 of the crop (the clip's crop is 1.7 times the face around its first frame).
+TEST(SyntheticClips, FacePointsInGridSampleCoordinates) {
+    train::SyntheticClipOptions o;
+    o.image_size = 32;
+    o.render_size = 96;
+    o.clip_frames = 20;
+    o.seed = 7;
+    train::SyntheticClipSampler small(o);
+    o.image_size = 64;
+    train::SyntheticClipSampler large(o);
+    const auto a = small.same_identity(5, 2);
+    const auto b = large.same_identity(5, 2);
+    ASSERT_EQ(a.source_points.sizes(), (std::vector<int64_t>{2, 468, 2}));
+    ASSERT_EQ(a.driving_points.sizes(), (std::vector<int64_t>{2, 468, 2}));
+    EXPECT_LT((a.source_points - b.source_points).abs().max().item<double>(), 1e-4);
+    EXPECT_LT((a.driving_points - b.driving_points).abs().max().item<double>(), 1e-4);
+    EXPECT_LT(a.source_points.abs().max().item<double>(), 1.0);
+    for (int64_t i = 0; i < 2; ++i) {
+        const auto x = a.source_points[i].select(1, 0);
+        const double spread = (x.max() - x.min()).item<double>();
+        EXPECT_GT(spread, 0.7 * 2 / 1.7) << i;
+        EXPECT_LT(spread, 1.4 * 2 / 1.7) << i;
+    }
+    // The frames of a pair differ, and so do their points.
+    EXPECT_GT((a.source_points - a.driving_points).abs().max().item<double>(), 1e-3);
+}
+
 // Photo textures dress a share of the identities: at fraction 0 the sampler shows exactly the
 // procedural people of a run without them, at 1 every clip wears the photo's skin; either way the
 // batches are a function of the seed and index.

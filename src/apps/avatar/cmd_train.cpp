@@ -77,7 +77,8 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "architecture, data and loss settings come from the checkpoint)");
     cmd->add_flag("--override-losses", o.train.override_losses,
                   "With --resume: use this call's --lr, --refine-lr, --lambda-*, --logit-margin,\n"
-                  "--r1, --clip-grad, --warmup-steps and --adam-beta1 instead of the checkpoint's\n"
+                  "--lambda-flow-points, --r1, --clip-grad, --warmup-steps and --adam-beta1\n"
+                  "instead of the checkpoint's\n"
                   "(the optimizer state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
@@ -120,6 +121,11 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "Logits within +-this are free of the --lambda-logits penalty")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    cmd->add_option("--lambda-flow-points", o.train.lambda_flow_points,
+                    "Weight of a loss holding the flows to the true motion of the synthetic\n"
+                    "face's 468 points through the cycle (ours; 0: off; logged as flow_points)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
     cmd->add_option("--clip-grad", o.train.clip_grad_norm,
                     "Clip the generator's total gradient norm to this before each step\n"
@@ -140,7 +146,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_flag("--start-as-copy", o.train.start_as_copy,
                   "A fresh generator starts by giving its source back unchanged (ours), so it\n"
                   "has only to learn to move it; otherwise its image path starts random");
-    cmd->add_option("--seed", o.seed, "Seed of the synthetic identities and motion")
+    cmd->add_option("--seed", o.seed,
+                    "Seed of the synthetic identities and motion, and of a fresh run's initial\n"
+                    "weights")
         ->capture_default_str();
     cmd->add_option("--photo-textures", o.photo_textures,
                     "Real skin for a share of the identities: images, folders, or faceapi-demo\n"

@@ -85,6 +85,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"warmup_steps", o.warmup_steps},
             {"start_as_copy", o.start_as_copy},
             {"adam_beta1", o.adam_beta1},
+            {"lambda_flow_points", o.lambda_flow_points},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -122,6 +123,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.warmup_steps = j.value("warmup_steps", int64_t{0});      // absent before the option
     o.start_as_copy = j.value("start_as_copy", false);
     o.adam_beta1 = j.value("adam_beta1", 0.0);  // absent before the option: StyleGAN2's 0
+    o.lambda_flow_points = j.value("lambda_flow_points", 0.0);  // absent before the option: off
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -139,7 +141,8 @@ void validate(const DpeTrainOptions& o) {
     check(o.joint_lr > 0 && o.refine_lr > 0, "--lr", "learning rates must be positive");
     check(o.clip_grad_norm >= 0 && std::isfinite(o.clip_grad_norm), "--clip-grad", "must be >= 0");
     check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
-              o.lambda_self_reconstruction >= 0 && o.lambda_logits >= 0,
+              o.lambda_self_reconstruction >= 0 && o.lambda_logits >= 0 &&
+              o.lambda_flow_points >= 0,
           "--lambda", "loss weights must be >= 0");
     check(o.logit_margin > 0 && std::isfinite(o.logit_margin), "--logit-margin", "must be > 0");
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
@@ -203,7 +206,7 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
 
 const char* const kLogHeader =
     "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm,cycle_l1,copy_l1,"
-    "max_logit\n";
+    "max_logit,flow_points\n";
 
 // Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
 // logged before a column existed just lack it).
@@ -265,6 +268,64 @@ double max_abs_logit(const std::vector<torch::Tensor>& logits) {
     for (const auto& raw : logits)
         m = std::max(m, raw.abs().max().item<double>());
     return m;
+}
+
+// The order of the renders of one step (their Trace prefixes): the self-reconstructions, then
+// the cycle S' = e(S, D), S'' = p(S', D), D' = p(D, S), D'' = e(D', S).
+enum Render { kSelfExp, kSelfPose, kS1, kS2, kD1, kD2 };
+
+// The warp grids of one render by resolution: [B, r, r, 2] in grid_sample coordinates.
+std::map<int64_t, torch::Tensor> flow_grids(const std::map<std::string, torch::Tensor>& traced,
+                                            Render render) {
+    const std::string prefix = std::to_string(static_cast<int>(render)) + "/";
+    const std::string suffix = "/flow_grid";
+    std::map<int64_t, torch::Tensor> grids;
+    for (const auto& [name, grid] : traced) {
+        if (name.compare(0, prefix.size(), prefix) == 0 && name.size() >= suffix.size() &&
+            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+            grids[grid.size(1)] = grid;
+    }
+    return grids;
+}
+
+// Where a warp grid [B, r, r, 2] sends points [B, N, 2] (both in grid_sample coordinates):
+// the source position each point's output pixel is read from, [B, N, 2].
+torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points) {
+    return torch::grid_sampler(grid.permute({0, 3, 1, 2}), points.unsqueeze(1), /*bilinear*/ 0,
+                               /*border*/ 1, /*align_corners=*/false)
+        .squeeze(2)
+        .permute({0, 2, 1});
+}
+
+// The flow-point loss (ours): the mean L1, in grid_sample units, between where the flows send
+// the target frame's 468 face points and where those points are in the frame the render reads.
+// Each decoder block warps the encoder features of its input, so render k's output pixel x comes
+// from its input at grid_k(x); through the cycle, S'' at x comes from S at grid_S'(grid_S''(x)),
+// and S'' must be D: grid_S'(grid_S''(p_D)) = p_S; likewise grid_D'(grid_D''(p_S)) = p_D, and the
+// self-reconstructions must keep every point (grid(p_S) = p_S). Every block's flow is held to
+// it, coarse and fine. The intermediates S' and D' have no ground truth and are not held alone.
+// In the warm-up only the self-reconstructions exist and only they are held.
+torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced,
+                              const torch::Tensor& source_points,
+                              const torch::Tensor& driving_points, bool with_cycle) {
+    const auto self_exp = flow_grids(traced, kSelfExp);
+    const auto self_pose = flow_grids(traced, kSelfPose);
+    check(!self_exp.empty() && self_exp.size() == self_pose.size(), "train dpe",
+          "the self-reconstructions' flow grids were not traced");
+    const auto& pS = source_points;
+    const auto& pD = driving_points;
+    auto sum = torch::zeros({}, pS.options());
+    for (const auto& [r, grid] : self_exp) {
+        sum = sum + (follow_grid(grid, pS) - pS).abs().mean() +
+              (follow_grid(self_pose.at(r), pS) - pS).abs().mean();
+        if (with_cycle) {
+            const auto s1 = flow_grids(traced, kS1).at(r), s2 = flow_grids(traced, kS2).at(r);
+            const auto d1 = flow_grids(traced, kD1).at(r), d2 = flow_grids(traced, kD2).at(r);
+            sum = sum + (follow_grid(s1, follow_grid(s2, pD)) - pS).abs().mean() +
+                  (follow_grid(d1, follow_grid(d2, pS)) - pD).abs().mean();
+        }
+    }
+    return sum / static_cast<double>(self_exp.size());
 }
 
 struct StepLosses {
@@ -339,6 +400,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.logit_margin = given.logit_margin;
             o.warmup_steps = given.warmup_steps;
             o.adam_beta1 = given.adam_beta1;
+            o.lambda_flow_points = given.lambda_flow_points;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -351,6 +413,9 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
 
     train::SyntheticClipSampler sampler(o.data);
     train::FaceFeatureLosses features;
+    // A fresh run's initial weights (the discriminator's too) follow the run's seed, so one
+    // command gives one run; a resumed run loads its own.
+    torch::manual_seed(o.data.seed);
     Generator g(o.model), ema(o.model);
     if (!o.init.empty()) {
         check(!has_checkpoint, "--init", "cannot be combined with --resume");
@@ -415,7 +480,9 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto cross = sampler.cross_identity(1000000007, 4);
         const auto same = sampler.same_identity(1000000007, 2);
         preview = {torch::cat({cross.source, same.source}),
-                   torch::cat({cross.driving, same.driving})};
+                   torch::cat({cross.driving, same.driving}),
+                   torch::cat({cross.source_points, same.source_points}),
+                   torch::cat({cross.driving_points, same.driving_points})};
     }
     // Rows past the checkpoint were logged by the stopped run and are about to be redone.
     if (has_checkpoint)
@@ -459,7 +526,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         for (auto& p : disc->parameters())
             p.set_requires_grad(false);
         // Every render's intermediates are gathered (by reference: autograd keeps them alive
-        // for the backward pass anyway) to reach the flow and mask logits, logged and penalised.
+        // for the backward pass anyway) to reach the flow and mask logits, logged and penalised,
+        // and the flow grids; the renders below come in the order of enum Render.
         std::map<std::string, torch::Tensor> traced;
         int render_count = 0;
         const auto trace = [&] { return Trace(&traced, std::to_string(render_count++) + "/"); };
@@ -508,6 +576,11 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto logits = flow_logits(traced);
         if (o.lambda_logits > 0)
             total = total + o.lambda_logits * logit_penalty(logits, o.logit_margin);
+        // Logged whatever its weight: how far the flows are from the true motion.
+        const auto flow_points =
+            flow_point_loss(traced, batch.source_points, batch.driving_points, !warmup);
+        if (o.lambda_flow_points > 0)
+            total = total + o.lambda_flow_points * flow_points;
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
         g_optimizer->zero_grad();
         total.backward();
@@ -561,11 +634,12 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             // The diagnostics are read only for the rows that log them.
             const double copy_l1 = (S - D).abs().mean().item<double>();
             char line[256];
-            std::snprintf(line, sizeof(line),
-                          "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,%.5f,%.5f,%.4g\n",
-                          static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv,
-                          l.total, l.d, l.r1, l.g_grad_norm, cycle_l1.item<double>(), copy_l1,
-                          max_abs_logit(logits));
+            std::snprintf(
+                line, sizeof(line),
+                "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,%.5f,%.5f,%.4g,%.5f\n",
+                static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv, l.total,
+                l.d, l.r1, l.g_grad_norm, cycle_l1.item<double>(), copy_l1, max_abs_logit(logits),
+                flow_points.item<double>());
             log << line << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {

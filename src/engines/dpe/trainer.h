@@ -18,6 +18,7 @@
 //   L   = rec + lambda_p per + lambda_e exp + lambda_adv adv
 //         + lambda_self (|e(S, S) - S|_1 + |p(S, S) - S|_1)   (ours, see the option)
 //         + lambda_logits * (flow and mask logits beyond a margin)  (ours, off by default)
+//         + lambda_flow_points * (flows against the true motion of the face's points)  (ours, off)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
 // An optional warm-up (ours) fits only the self-reconstructions first. Two stages: joint
 // training of everything, then a refinement of the expression generator in
@@ -29,7 +30,9 @@
 //   checkpoint/         everything to resume (train/checkpoint.h)
 //   losses.csv          one row per logged step; besides the losses, cycle_l1 = |S'' - D|_1 and
 //                       copy_l1 = |S - D|_1 (what leaving the source unchanged would score):
-//                       cycle_l1 below copy_l1 means the generator has learnt to move the face
+//                       cycle_l1 below copy_l1 means the generator has learnt to move the face;
+//                       flow_points = the flow-point loss (how far the flows are from the true
+//                       motion, in grid units where the crop is 2 wide)
 //   samples/step_N.png  rows: source, driving, expression transfer, pose transfer, both
 #include <cstdint>
 #include <filesystem>
@@ -72,6 +75,12 @@ struct DpeTrainOptions {
     // (docs/training.md); the penalty keeps them where gradients still flow. 0 = off.
     double lambda_logits = 0.0;
     double logit_margin = 3.0;
+    // Weight of the flow-point loss (ours; flow_point_loss in trainer.cpp): the synthetic world
+    // knows where each of the face's 468 points is in S and D, so the flows of the cycle can be
+    // held to the true motion directly instead of only through the pixels (which never taught
+    // our runs to move the head, docs/training.md). losses.csv logs it (flow_points) whatever
+    // the weight. 0 = off, the paper's losses.
+    double lambda_flow_points = 0.0;
     double r1_gamma = 1.0;  // 0: no R1
     // The generator's total gradient norm is clipped to this before each Adam step (0: never).
     // The norm itself is logged (losses.csv g_grad_norm) either way.
