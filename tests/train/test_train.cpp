@@ -156,12 +156,18 @@ TEST(FaceFeatureLosses, BatchedSumsEqualTheSeparateLosses) {
     EXPECT_THROW(losses.perceptual_sum({{p, d}, {s.narrow(0, 0, 1), d.narrow(0, 0, 1)}}), Error);
 }
 
-TEST(SyntheticClips, DeterministicPairsOfOneClip) {
+// A small world that renders fast: 32² crops of 96² frames, 20-frame clips.
+train::SyntheticClipOptions small_clips() {
     train::SyntheticClipOptions o;
     o.image_size = 32;
     o.render_size = 96;
     o.clip_frames = 20;
     o.seed = 7;
+    return o;
+}
+
+TEST(SyntheticClips, DeterministicPairsOfOneClip) {
+    auto o = small_clips();
     train::SyntheticClipSampler sampler(o), again(o);
     const auto a = sampler.same_identity(5, 2);
     const auto b = again.same_identity(5, 2);
@@ -185,11 +191,7 @@ TEST(SyntheticClips, DeterministicPairsOfOneClip) {
 // another size gives the same coordinates (pixel centres at (2u + 1) / S - 1), and the face fills
 // about 1 / 1.7 of the crop (the clip's crop is 1.7 times the face around its first frame).
 TEST(SyntheticClips, FacePointsInGridSampleCoordinates) {
-    train::SyntheticClipOptions o;
-    o.image_size = 32;
-    o.render_size = 96;
-    o.clip_frames = 20;
-    o.seed = 7;
+    auto o = small_clips();
     train::SyntheticClipSampler small(o);
     o.image_size = 64;
     train::SyntheticClipSampler large(o);
