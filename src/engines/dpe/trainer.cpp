@@ -242,12 +242,15 @@ void start_with_identity_flows(Generator& g) {
 
 // The flow and mask logits ("to_flows.K/raw") of every level of every traced render. The
 // penalty is the mean of relu(|logit| - margin)^2 per level, summed over levels and renders.
+bool ends_with(const std::string& name, const std::string& suffix) {
+    return name.size() >= suffix.size() &&
+           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 std::vector<torch::Tensor> flow_logits(const std::map<std::string, torch::Tensor>& traced) {
     std::vector<torch::Tensor> logits;
-    const std::string suffix = "/raw";
     for (const auto& [name, raw] : traced) {
-        if (name.size() >= suffix.size() &&
-            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        if (ends_with(name, "/raw"))
             logits.push_back(raw);
     }
     check(!logits.empty(), "train dpe", "no flow logits were traced");
@@ -278,11 +281,9 @@ enum Render { kSelfExp, kSelfPose, kS1, kS2, kD1, kD2 };
 std::map<int64_t, torch::Tensor> flow_grids(const std::map<std::string, torch::Tensor>& traced,
                                             Render render) {
     const std::string prefix = std::to_string(static_cast<int>(render)) + "/";
-    const std::string suffix = "/flow_grid";
     std::map<int64_t, torch::Tensor> grids;
     for (const auto& [name, grid] : traced) {
-        if (name.compare(0, prefix.size(), prefix) == 0 && name.size() >= suffix.size() &&
-            name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+        if (name.compare(0, prefix.size(), prefix) == 0 && ends_with(name, "/flow_grid"))
             grids[grid.size(1)] = grid;
     }
     return grids;
@@ -314,15 +315,21 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
           "the self-reconstructions' flow grids were not traced");
     const auto& pS = source_points;
     const auto& pD = driving_points;
+    // The cycle's grids, gathered once (each lookup scans every traced tensor).
+    std::map<int64_t, torch::Tensor> s1, s2, d1, d2;
+    if (with_cycle) {
+        s1 = flow_grids(traced, kS1);
+        s2 = flow_grids(traced, kS2);
+        d1 = flow_grids(traced, kD1);
+        d2 = flow_grids(traced, kD2);
+    }
     auto sum = torch::zeros({}, pS.options());
     for (const auto& [r, grid] : self_exp) {
         sum = sum + (follow_grid(grid, pS) - pS).abs().mean() +
               (follow_grid(self_pose.at(r), pS) - pS).abs().mean();
         if (with_cycle) {
-            const auto s1 = flow_grids(traced, kS1).at(r), s2 = flow_grids(traced, kS2).at(r);
-            const auto d1 = flow_grids(traced, kD1).at(r), d2 = flow_grids(traced, kD2).at(r);
-            sum = sum + (follow_grid(s1, follow_grid(s2, pD)) - pS).abs().mean() +
-                  (follow_grid(d1, follow_grid(d2, pS)) - pD).abs().mean();
+            sum = sum + (follow_grid(s1.at(r), follow_grid(s2.at(r), pD)) - pS).abs().mean() +
+                  (follow_grid(d1.at(r), follow_grid(d2.at(r), pS)) - pD).abs().mean();
         }
     }
     return sum / static_cast<double>(self_exp.size());
