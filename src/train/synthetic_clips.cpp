@@ -80,11 +80,11 @@ struct SyntheticClipSampler::Impl {
         return clip;
     }
 
-    // Frame `t` of a clip as the network's input [1, 3, S, S] in [-1, 1], and its face's points
-    // [1, 468, 2] in the crop's grid_sample coordinates.
-    std::pair<torch::Tensor, torch::Tensor> crop_frame(Clip& clip, int64_t t) {
-        const auto width = static_cast<size_t>(face::face_layout_size());
-        clip.head->render(clip.rows.data() + static_cast<size_t>(t) * width, frame);
+    // The clip's person rendered with coefficient row `row` as the network's input [1, 3, S, S]
+    // in [-1, 1], cut with the clip's crop, and its face's points [1, 468, 2] in the crop's
+    // grid_sample coordinates.
+    std::pair<torch::Tensor, torch::Tensor> crop_render(Clip& clip, const float* row) {
+        clip.head->render(row, frame);
         const auto rgb = frame.rgb_tensor().permute({2, 0, 1}).unsqueeze(0) * 2.0f - 1.0f;
         const auto& screen = clip.head->face_screen();
         const auto xyz = torch::from_blob(const_cast<float*>(screen.data()),
@@ -96,6 +96,26 @@ struct SyntheticClipSampler::Impl {
         const auto normalised = (in_crop * 2.0 + 1.0) / static_cast<double>(clip.crop.size) - 1.0;
         return {face::warp_crop_antialiased(rgb, clip.crop, face::Border::kReplicate),
                 normalised.to(torch::kFloat32).unsqueeze(0)};
+    }
+
+    const float* row(const Clip& clip, int64_t t) const {
+        return clip.rows.data() + static_cast<size_t>(t * face::face_layout_size());
+    }
+
+    // Frame `t` of a clip, as crop_render.
+    std::pair<torch::Tensor, torch::Tensor> crop_frame(Clip& clip, int64_t t) {
+        return crop_render(clip, row(clip, t));
+    }
+
+    // The clip's person with frame s's pose and identity and frame d's expression and gaze (the
+    // layout's columns [7 + K, end), as the benchmark pairs mix them: synth/dataset.cpp).
+    std::pair<torch::Tensor, torch::Tensor> crop_edit(Clip& clip, int64_t s, int64_t d) {
+        const int64_t width = face::face_layout_size();
+        const int64_t expression_from = face::kPoseSize + face::face_model().identity_count();
+        std::vector<float> mixed(row(clip, s), row(clip, s) + width);
+        std::copy(row(clip, d) + expression_from, row(clip, d) + width,
+                  mixed.begin() + expression_from);
+        return crop_render(clip, mixed.data());
     }
 
     // The clip of an identity, opened at most once while it stays in use: opening one (textures,
@@ -116,7 +136,8 @@ struct SyntheticClipSampler::Impl {
         const int64_t reuse = same ? options.clip_reuse : 1;
         synth::Random who(stream_seed(options.seed, index / reuse, same ? 1 : 2));
         synth::Random when(stream_seed(options.seed, index, same ? 3 : 4));
-        std::vector<torch::Tensor> sources, drivings, source_points, driving_points;
+        std::vector<torch::Tensor> sources, drivings, source_points, driving_points, edits,
+            edit_points;
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t a = who.index(options.identities);
             const int64_t other = same ? a : who.index(options.identities);
@@ -128,9 +149,20 @@ struct SyntheticClipSampler::Impl {
             drivings.push_back(driving);
             source_points.push_back(source_at);
             driving_points.push_back(driving_at);
+            if (same) {
+                // Draws nothing from the streams: batches are what they were without it.
+                auto [edit, edit_at] = crop_edit(clip(a), s, d);
+                edits.push_back(edit);
+                edit_points.push_back(edit_at);
+            }
         }
-        return {torch::cat(sources, 0), torch::cat(drivings, 0), torch::cat(source_points, 0),
-                torch::cat(driving_points, 0)};
+        ClipPairs out{torch::cat(sources, 0), torch::cat(drivings, 0),
+                      torch::cat(source_points, 0), torch::cat(driving_points, 0)};
+        if (same) {
+            out.edit_truth = torch::cat(edits, 0);
+            out.edit_points = torch::cat(edit_points, 0);
+        }
+        return out;
     }
 
     static constexpr size_t kMaxOpenClips = 256;

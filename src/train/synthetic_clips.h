@@ -43,11 +43,18 @@ struct SyntheticClipOptions {
 // false: -1 and 1 are the crop's outer edges), so that a warp grid sampled at the driving
 // frame's points can be compared with the source's. Points on the far side of a turned head are
 // included (the renderer projects all 468; hidden ones are not marked).
+//
+// Same-identity pairs also carry the rendered truth of the edit DPE's cycle makes first: the
+// clip's person with the source frame's pose and the driving frame's expression and gaze, cut
+// with the clip's crop (what e(S, D) and p(D, S) must both give; engines/dpe/trainer.h). The
+// real world has no such frame; the synthetic one renders it. Undefined for cross-identity pairs.
 struct ClipPairs {
     torch::Tensor source;          // [B, 3, S, S]
     torch::Tensor driving;         // [B, 3, S, S]
     torch::Tensor source_points;   // [B, 468, 2]
     torch::Tensor driving_points;  // [B, 468, 2]
+    torch::Tensor edit_truth;      // [B, 3, S, S]
+    torch::Tensor edit_points;     // [B, 468, 2]
 };
 
 class SyntheticClipSampler {
@@ -59,7 +66,8 @@ public:
     SyntheticClipSampler& operator=(const SyntheticClipSampler&) = delete;
 
     // Batch number `index`: `batch` pairs of two frames of the same clip (the training pairs of
-    // self-supervised reenactment). Batches index / clip_reuse alike show the same people.
+    // self-supervised reenactment), with their edit truth. Batches index / clip_reuse alike show
+    // the same people.
     ClipPairs same_identity(int64_t index, int64_t batch);
     // Source and driving frames of different identities (cross-identity reenactment, which has no
     // ground truth: for looking at, e.g. sample grids).

@@ -212,6 +212,27 @@ TEST(SyntheticClips, FacePointsInGridSampleCoordinates) {
     EXPECT_GT((a.source_points - a.driving_points).abs().max().item<double>(), 1e-3);
 }
 
+// Same-identity pairs carry the rendered truth of the cycle's first edit: the person with the
+// source's pose and the driving frame's expression. Its points sit with the source's (the pose
+// moves every point; the expression only some), yet the expression makes them differ.
+TEST(SyntheticClips, EditTruthHasTheSourcePoseAndTheDrivingExpression) {
+    const auto o = small_clips();
+    train::SyntheticClipSampler sampler(o), again(o);
+    const auto a = sampler.same_identity(5, 3);
+    ASSERT_EQ(a.edit_truth.sizes(), (std::vector<int64_t>{3, 3, 32, 32}));
+    ASSERT_EQ(a.edit_points.sizes(), (std::vector<int64_t>{3, 468, 2}));
+    EXPECT_TRUE(torch::equal(a.edit_truth, again.same_identity(5, 3).edit_truth));
+    for (int64_t i = 0; i < 3; ++i) {
+        const auto to_source = (a.edit_points[i] - a.source_points[i]).norm(2, 1);
+        const auto to_driving = (a.edit_points[i] - a.driving_points[i]).norm(2, 1);
+        EXPECT_LT(to_source.median().item<double>(), 0.5 * to_driving.median().item<double>())
+            << i;
+        EXPECT_GT(to_source.max().item<double>(), 1e-3) << i;
+    }
+    // Cross-identity pairs have no truth.
+    EXPECT_FALSE(sampler.cross_identity(5, 2).edit_truth.defined());
+}
+
 // Photo textures dress a share of the identities: at fraction 0 the sampler shows exactly the
 // procedural people of a run without them, at 1 every clip wears the photo's skin; either way the
 // batches are a function of the seed and index.

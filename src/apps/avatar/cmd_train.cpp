@@ -76,10 +76,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "Continue the run in the output folder from its last checkpoint (the\n"
                   "architecture, data and loss settings come from the checkpoint)");
     cmd->add_flag("--override-losses", o.train.override_losses,
-                  "With --resume: use this call's --lr, --refine-lr, --lambda-*, --logit-margin,\n"
-                  "--lambda-flow-points, --r1, --clip-grad, --warmup-steps and --adam-beta1\n"
-                  "instead of the checkpoint's\n"
-                  "(the optimizer state is kept)");
+                  "With --resume: use this call's --lr, --refine-lr, --lambda-* (all of them),\n"
+                  "--logit-margin, --r1, --clip-grad, --warmup-steps and --adam-beta1 instead\n"
+                  "of the checkpoint's (the optimizer state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")
@@ -124,6 +123,11 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--lambda-flow-points", o.train.lambda_flow_points,
                     "Weight of a loss holding the flows to the true motion of the synthetic\n"
                     "face's 468 points through the cycle (ours; 0: off; logged as flow_points)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--lambda-rendered", o.train.lambda_rendered,
+                    "L1 weight of the cycle's first edits S', D' against their truth, rendered by\n"
+                    "the synthetic world (ours; 0: off; logged as edit_l1)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();

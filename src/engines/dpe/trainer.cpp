@@ -86,6 +86,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"start_as_copy", o.start_as_copy},
             {"adam_beta1", o.adam_beta1},
             {"lambda_flow_points", o.lambda_flow_points},
+            {"lambda_rendered", o.lambda_rendered},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -124,6 +125,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.start_as_copy = j.value("start_as_copy", false);
     o.adam_beta1 = j.value("adam_beta1", 0.0);  // absent before the option: StyleGAN2's 0
     o.lambda_flow_points = j.value("lambda_flow_points", 0.0);  // absent before the option: off
+    o.lambda_rendered = j.value("lambda_rendered", 0.0);        // absent before the option: off
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -142,7 +144,7 @@ void validate(const DpeTrainOptions& o) {
     check(o.clip_grad_norm >= 0 && std::isfinite(o.clip_grad_norm), "--clip-grad", "must be >= 0");
     check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
               o.lambda_self_reconstruction >= 0 && o.lambda_logits >= 0 &&
-              o.lambda_flow_points >= 0,
+              o.lambda_flow_points >= 0 && o.lambda_rendered >= 0,
           "--lambda", "loss weights must be >= 0");
     check(o.logit_margin > 0 && std::isfinite(o.logit_margin), "--logit-margin", "must be > 0");
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
@@ -206,7 +208,7 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
 
 const char* const kLogHeader =
     "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm,cycle_l1,copy_l1,"
-    "max_logit,flow_points\n";
+    "max_logit,flow_points,edit_l1\n";
 
 // Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
 // logged before a column existed just lack it).
@@ -303,18 +305,20 @@ torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points
 // Each decoder block warps the encoder features of its input, so render k's output pixel x comes
 // from its input at grid_k(x); through the cycle, S'' at x comes from S at grid_S'(grid_S''(x)),
 // and S'' must be D: grid_S'(grid_S''(p_D)) = p_S; likewise grid_D'(grid_D''(p_S)) = p_D, and the
-// self-reconstructions must keep every point (grid(p_S) = p_S). Every block's flow is held to
-// it, coarse and fine. The intermediates S' and D' have no ground truth and are not held alone.
-// In the warm-up only the self-reconstructions exist and only they are held.
+// self-reconstructions must keep every point (grid(p_S) = p_S). The intermediates S' and D' are
+// held alone too when the batch has their rendered truth (points p_T): grid_S'(p_T) = p_S and
+// grid_D'(p_T) = p_D, which fixes how the motion is split between the two edits. Every block's
+// flow is held, coarse and fine. In the warm-up only the self-reconstructions exist and only
+// they are held.
 torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced,
-                              const torch::Tensor& source_points,
-                              const torch::Tensor& driving_points, bool with_cycle) {
+                              const train::ClipPairs& batch, bool with_cycle) {
     const auto self_exp = flow_grids(traced, kSelfExp);
     const auto self_pose = flow_grids(traced, kSelfPose);
     check(!self_exp.empty() && self_exp.size() == self_pose.size(), "train dpe",
           "the self-reconstructions' flow grids were not traced");
-    const auto& pS = source_points;
-    const auto& pD = driving_points;
+    const auto& pS = batch.source_points;
+    const auto& pD = batch.driving_points;
+    const auto& pT = batch.edit_points;
     // The cycle's grids, gathered once (each lookup scans every traced tensor).
     std::map<int64_t, torch::Tensor> s1, s2, d1, d2;
     if (with_cycle) {
@@ -330,6 +334,9 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
         if (with_cycle) {
             sum = sum + (follow_grid(s1.at(r), follow_grid(s2.at(r), pD)) - pS).abs().mean() +
                   (follow_grid(d1.at(r), follow_grid(d2.at(r), pS)) - pD).abs().mean();
+            if (pT.defined())
+                sum = sum + (follow_grid(s1.at(r), pT) - pS).abs().mean() +
+                      (follow_grid(d1.at(r), pT) - pD).abs().mean();
         }
     }
     return sum / static_cast<double>(self_exp.size());
@@ -408,6 +415,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.warmup_steps = given.warmup_steps;
             o.adam_beta1 = given.adam_beta1;
             o.lambda_flow_points = given.lambda_flow_points;
+            o.lambda_rendered = given.lambda_rendered;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -550,7 +558,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto pSS = p(cS, dS);
         const bool warmup = stage == 1 && step < o.warmup_steps;
         const bool adversarial = o.lambda_adversarial > 0 && !warmup;
-        torch::Tensor rec, per, exp, adv, cycle_l1, S2, D2;
+        torch::Tensor rec, per, exp, adv, cycle_l1, edit_l1, S2, D2;
         if (warmup) {
             // Only the self-reconstructions: the encoder-to-image path learns to give the
             // source back before the cycle asks it to move anything.
@@ -558,6 +566,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             per = features.perceptual_sum({{eSS, S}, {pSS, S}});
             exp = torch::zeros({}, S.options());
             cycle_l1 = torch::full({}, std::numeric_limits<double>::quiet_NaN(), S.options());
+            edit_l1 = cycle_l1;
         } else {
             const auto cD = g->encode(D);
             const auto dD = g->directions(g->alpha(cD.wa));
@@ -573,6 +582,11 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             // Batched: the real frames' features are computed once, without autograd.
             per = features.perceptual_sum({{S2, D}, {D2, S}, {S1, D1}, {eSS, S}, {pSS, S}});
             exp = features.expression_sum({{S1, D}, {D1, D}});
+            // The rendered truth of S' and D' (ours): logged always, a loss with its weight.
+            const auto& T = batch.edit_truth;
+            edit_l1 = 0.5 * ((S1 - T).abs().mean() + (D1 - T).abs().mean());
+            if (o.lambda_rendered > 0)
+                rec = rec + (2.0 * o.lambda_rendered) * edit_l1;
         }
         // Without the GAN term (--lambda-adversarial 0, e.g. a reconstruction warm-up) the
         // discriminator is neither run nor trained: it would cost a third of the step for nothing.
@@ -584,8 +598,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         if (o.lambda_logits > 0)
             total = total + o.lambda_logits * logit_penalty(logits, o.logit_margin);
         // Logged whatever its weight: how far the flows are from the true motion.
-        const auto flow_points =
-            flow_point_loss(traced, batch.source_points, batch.driving_points, !warmup);
+        const auto flow_points = flow_point_loss(traced, batch, !warmup);
         if (o.lambda_flow_points > 0)
             total = total + o.lambda_flow_points * flow_points;
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
@@ -643,10 +656,10 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             char line[256];
             std::snprintf(
                 line, sizeof(line),
-                "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,%.5f,%.5f,%.4g,%.5f\n",
+                "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,%.5f,%.5f,%.4g,%.5f,%.5f\n",
                 static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv, l.total,
                 l.d, l.r1, l.g_grad_norm, cycle_l1.item<double>(), copy_l1, max_abs_logit(logits),
-                flow_points.item<double>());
+                flow_points.item<double>(), edit_l1.item<double>());
             log << line << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {

@@ -19,6 +19,8 @@
 //         + lambda_self (|e(S, S) - S|_1 + |p(S, S) - S|_1)   (ours, see the option)
 //         + lambda_logits * (flow and mask logits beyond a margin)  (ours, off by default)
 //         + lambda_flow_points * (flows against the true motion of the face's points)  (ours, off)
+//         + lambda_rendered (|S' - T|_1 + |D' - T|_1)  (ours, off; T = the rendered truth of S'
+//                                                     and D', train/synthetic_clips.h)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
 // An optional warm-up (ours) fits only the self-reconstructions first. Two stages: joint
 // training of everything, then a refinement of the expression generator in
@@ -32,7 +34,9 @@
 //                       copy_l1 = |S - D|_1 (what leaving the source unchanged would score):
 //                       cycle_l1 below copy_l1 means the generator has learnt to move the face;
 //                       flow_points = the flow-point loss (how far the flows are from the true
-//                       motion, in grid units where the crop is 2 wide)
+//                       motion, in grid units where the crop is 2 wide); edit_l1 = the mean of
+//                       |S' - T|_1 and |D' - T|_1 (how far the cycle's first edits are from
+//                       their rendered truth; NaN in the warm-up)
 //   samples/step_N.png  rows: source, driving, expression transfer, pose transfer, both
 #include <cstdint>
 #include <filesystem>
@@ -81,6 +85,12 @@ struct DpeTrainOptions {
     // our runs to move the head, docs/training.md). losses.csv logs it (flow_points) whatever
     // the weight. 0 = off, the paper's losses.
     double lambda_flow_points = 0.0;
+    // Weight of the rendered-truth loss (ours): the synthetic world renders what the cycle's
+    // first edits S' = e(S, D) and D' = p(D, S) must be (the person with S's pose and D's
+    // expression), which the paper's real videos cannot; the L1 to it is added to rec. Without
+    // it only S' = D' is asked, and how the motion is split between the two edits is free.
+    // losses.csv logs edit_l1 whatever the weight. 0 = off, the paper's losses.
+    double lambda_rendered = 0.0;
     double r1_gamma = 1.0;  // 0: no R1
     // The generator's total gradient norm is clipped to this before each Adam step (0: never).
     // The norm itself is logged (losses.csv g_grad_norm) either way.
