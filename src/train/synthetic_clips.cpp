@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <vector>
@@ -107,61 +108,119 @@ struct SyntheticClipSampler::Impl {
         return crop_render(clip, row(clip, t));
     }
 
-    // The clip's person with frame s's pose and identity and frame d's expression and gaze (the
-    // layout's columns [7 + K, end), as the benchmark pairs mix them: synth/dataset.cpp).
-    std::pair<torch::Tensor, torch::Tensor> crop_edit(Clip& clip, int64_t s, int64_t d) {
+    // Row `row` with the expression and gaze (the layout's columns [7 + K, end), as the
+    // benchmark pairs mix them: synth/dataset.cpp) of `expression`.
+    static std::vector<float> with_expression(const float* row, const float* expression) {
         const int64_t width = face::face_layout_size();
-        const int64_t expression_from = face::kPoseSize + face::face_model().identity_count();
-        std::vector<float> mixed(row(clip, s), row(clip, s) + width);
-        std::copy(row(clip, d) + expression_from, row(clip, d) + width,
-                  mixed.begin() + expression_from);
-        return crop_render(clip, mixed.data());
+        const int64_t from = face::kPoseSize + face::face_model().identity_count();
+        std::vector<float> mixed(row, row + width);
+        std::copy(expression + from, expression + width, mixed.begin() + from);
+        return mixed;
+    }
+
+    // Row `row` with the pose of `pose`, a row of the clip cut by `from`, carried into the crop
+    // `to`: the head lands where it is in the other crop, at its size there. Box crops have no
+    // rotation, so the map between them is a uniform scale k and a shift: the weak-perspective
+    // projection F(scale R v) + t becomes F(k scale R v) + (k t + c).
+    static std::vector<float> with_pose(const float* row, const float* pose,
+                                        const face::CropTransform& from,
+                                        const face::CropTransform& to) {
+        const auto map = from.image_to_crop.then(to.crop_to_image);
+        const double k = std::sqrt(std::abs(map.m[0] * map.m[4] - map.m[1] * map.m[3]));
+        std::vector<float> out(row, row + face::face_layout_size());
+        std::copy(pose, pose + 3, out.begin());  // pitch, yaw, roll
+        const auto at = map.apply(face::Point2{pose[3], pose[4]});
+        out[3] = static_cast<float>(at[0]);
+        out[4] = static_cast<float>(at[1]);
+        out[5] = static_cast<float>(k * pose[5]);
+        out[6] = static_cast<float>(k * pose[6]);
+        return out;
     }
 
     // The clip of an identity, opened at most once while it stays in use: opening one (textures,
     // background, motion) costs ten times a frame, so consecutive batches share their clips.
     Clip& clip(int64_t identity) {
         auto it = clips.find(identity);
-        if (it == clips.end()) {
-            if (clips.size() >= kMaxOpenClips)
-                clips.clear();
+        if (it == clips.end())
             it = clips.emplace(identity, open_clip(identity)).first;
-        }
         return it->second;
     }
 
-    ClipPairs pairs(int64_t index, int64_t batch, bool same) {
+    // `same`: pairs of one clip, the people changing every clip_reuse batches, a `cross_fraction`
+    // of them then re-drawn across identities; otherwise (cross_identity) every pair crosses.
+    ClipPairs pairs(int64_t index, int64_t batch, bool same, double cross_fraction) {
         check(batch >= 1, "synthetic clips", "the batch size must be at least 1");
+        check(cross_fraction >= 0 && cross_fraction <= 1, "--cross-fraction", "must be in [0, 1]");
+        // Closed between batches, never within one: a pair holds two clips by reference.
+        if (clips.size() + 2 * static_cast<size_t>(batch) > kMaxOpenClips)
+            clips.clear();
         // Who is in a batch changes every clip_reuse batches; which frames, every batch.
         const int64_t reuse = same ? options.clip_reuse : 1;
         synth::Random who(stream_seed(options.seed, index / reuse, same ? 1 : 2));
         synth::Random when(stream_seed(options.seed, index, same ? 3 : 4));
-        std::vector<torch::Tensor> sources, drivings, source_points, driving_points, edits,
-            edit_points;
+        // Which pairs cross, and with whom: a stream of its own, so that the others are the
+        // pairs same_identity gives.
+        synth::Random crossing(stream_seed(options.seed, index, 5));
+        std::vector<std::vector<torch::Tensor>> parts(12);
+        std::vector<bool> same_flags;
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t a = who.index(options.identities);
-            const int64_t other = same ? a : who.index(options.identities);
+            int64_t other = same ? a : who.index(options.identities);
             const int64_t s = when.index(options.clip_frames);
             const int64_t d = when.index(options.clip_frames);
-            auto [source, source_at] = crop_frame(clip(a), s);
-            auto [driving, driving_at] = crop_frame(clip(other), d);
-            sources.push_back(source);
-            drivings.push_back(driving);
-            source_points.push_back(source_at);
-            driving_points.push_back(driving_at);
-            if (same) {
-                // Draws nothing from the streams: batches are what they were without it.
-                auto [edit, edit_at] = crop_edit(clip(a), s, d);
-                edits.push_back(edit);
-                edit_points.push_back(edit_at);
+            if (same && cross_fraction > 0) {
+                const bool cross = crossing.chance(cross_fraction);
+                const int64_t partner = crossing.index(options.identities);
+                if (cross)
+                    other = partner;
             }
+            Clip& A = clip(a);
+            const float* row_s = row(A, s);
+            const auto source = crop_render(A, row_s);
+            std::vector<std::pair<torch::Tensor, torch::Tensor>> rendered;
+            if (other == a) {
+                const auto driving = crop_frame(A, d);
+                const auto edit = crop_render(A, with_expression(row_s, row(A, d)).data());
+                rendered = {source, driving, edit, driving, edit, source};
+            } else {
+                Clip& B = clip(other);
+                const float* row_d = row(B, d);
+                const auto driving = crop_render(B, row_d);
+                const auto s1 = crop_render(A, with_expression(row_s, row_d).data());
+                const auto s2 = crop_render(
+                    A,
+                    with_expression(with_pose(row_s, row_d, B.crop, A.crop).data(), row_d).data());
+                const auto b_in_s_pose = with_pose(row_d, row_s, A.crop, B.crop);
+                const auto d1 = crop_render(B, b_in_s_pose.data());
+                const auto d2 = crop_render(B, with_expression(b_in_s_pose.data(), row_s).data());
+                rendered = {source, driving, s1, s2, d1, d2};
+            }
+            for (size_t k = 0; k < rendered.size(); ++k) {
+                parts[2 * k].push_back(rendered[k].first);
+                parts[2 * k + 1].push_back(rendered[k].second);
+            }
+            same_flags.push_back(other == a);
         }
-        ClipPairs out{torch::cat(sources, 0), torch::cat(drivings, 0),
-                      torch::cat(source_points, 0), torch::cat(driving_points, 0)};
-        if (same) {
-            out.edit_truth = torch::cat(edits, 0);
-            out.edit_points = torch::cat(edit_points, 0);
-        }
+        std::vector<torch::Tensor> joined;
+        for (const auto& part : parts)
+            joined.push_back(torch::cat(part, 0));
+        auto flags = torch::zeros({batch}, torch::kBool);
+        for (int64_t b = 0; b < batch; ++b)
+            flags[b] = static_cast<bool>(same_flags[static_cast<size_t>(b)]);
+        ClipPairs out;
+        out.source = joined[0];
+        out.source_points = joined[1];
+        out.driving = joined[2];
+        out.driving_points = joined[3];
+        out.source_edit = joined[4];
+        out.source_edit_points = joined[5];
+        out.source_cycle = joined[6];
+        out.source_cycle_points = joined[7];
+        out.driving_edit = joined[8];
+        out.driving_edit_points = joined[9];
+        out.driving_cycle = joined[10];
+        out.driving_cycle_points = joined[11];
+        out.same_identity = flags;
         return out;
     }
 
@@ -193,11 +252,15 @@ SyntheticClipSampler::SyntheticClipSampler(const SyntheticClipOptions& options)
 SyntheticClipSampler::~SyntheticClipSampler() = default;
 
 ClipPairs SyntheticClipSampler::same_identity(int64_t index, int64_t batch) {
-    return impl_->pairs(index, batch, true);
+    return impl_->pairs(index, batch, true, 0.0);
+}
+
+ClipPairs SyntheticClipSampler::mixed(int64_t index, int64_t batch, double cross_fraction) {
+    return impl_->pairs(index, batch, true, cross_fraction);
 }
 
 ClipPairs SyntheticClipSampler::cross_identity(int64_t index, int64_t batch) {
-    return impl_->pairs(index, batch, false);
+    return impl_->pairs(index, batch, false, 0.0);
 }
 
 }  // namespace avatar::train

@@ -44,17 +44,24 @@ struct SyntheticClipOptions {
 // frame's points can be compared with the source's. Points on the far side of a turned head are
 // included (the renderer projects all 468; hidden ones are not marked).
 //
-// Same-identity pairs also carry the rendered truth of the edit DPE's cycle makes first: the
-// clip's person with the source frame's pose and the driving frame's expression and gaze, cut
-// with the clip's crop (what e(S, D) and p(D, S) must both give; engines/dpe/trainer.h). The
-// real world has no such frame; the synthetic one renders it. Undefined for cross-identity pairs.
+// Every pair also carries the truth of the four renders of DPE's cycle (engines/dpe/trainer.h),
+// which real videos cannot show and the synthetic world renders, each with its points:
+//   source_edit   S'  = e(S, D): S's person, S's pose, D's expression and gaze, S's crop;
+//   source_cycle  S'' = p(S', D): S's person, D's pose, D's expression and gaze, S's crop;
+//   driving_edit  D'  = p(D, S): D's person, S's pose, D's expression and gaze, D's crop;
+//   driving_cycle D'' = e(D', S): D's person, S's pose, S's expression and gaze, D's crop.
+// Within one clip S'' is D, D'' is S, and S' and D' are one frame (equal tensors). Across
+// identities a pose is carried from one clip's crop to the other's (the head lands where, and as
+// large as, it is in the other crop), as the network sees pose only through the crops.
 struct ClipPairs {
-    torch::Tensor source;          // [B, 3, S, S]
-    torch::Tensor driving;         // [B, 3, S, S]
-    torch::Tensor source_points;   // [B, 468, 2]
-    torch::Tensor driving_points;  // [B, 468, 2]
-    torch::Tensor edit_truth;      // [B, 3, S, S]
-    torch::Tensor edit_points;     // [B, 468, 2]
+    // The frames, [B, 3, S, S], and their points, [B, 468, 2].
+    torch::Tensor source, driving;
+    torch::Tensor source_points, driving_points;
+    // The cycle's truth, [B, 3, S, S], and its points, [B, 468, 2].
+    torch::Tensor source_edit, source_cycle, driving_edit, driving_cycle;
+    torch::Tensor source_edit_points, source_cycle_points, driving_edit_points,
+        driving_cycle_points;
+    torch::Tensor same_identity;  // [B] bool: S and D are frames of one clip
 };
 
 class SyntheticClipSampler {
@@ -66,11 +73,13 @@ public:
     SyntheticClipSampler& operator=(const SyntheticClipSampler&) = delete;
 
     // Batch number `index`: `batch` pairs of two frames of the same clip (the training pairs of
-    // self-supervised reenactment), with their edit truth. Batches index / clip_reuse alike show
-    // the same people.
+    // self-supervised reenactment). Batches index / clip_reuse alike show the same people.
     ClipPairs same_identity(int64_t index, int64_t batch);
-    // Source and driving frames of different identities (cross-identity reenactment, which has no
-    // ground truth: for looking at, e.g. sample grids).
+    // The same batch, except that a `cross_fraction` of its pairs (drawn per pair from a stream
+    // of their own) take the driving frame from another person's clip: cross-identity
+    // reenactment, whose truth only a synthetic world has. At 0 it is same_identity exactly.
+    ClipPairs mixed(int64_t index, int64_t batch, double cross_fraction);
+    // Source and driving frames of different identities (e.g. for the sample grids).
     ClipPairs cross_identity(int64_t index, int64_t batch);
 
     const SyntheticClipOptions& options() const { return options_; }

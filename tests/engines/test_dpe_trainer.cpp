@@ -337,6 +337,34 @@ TEST(DpeTrainer, RenderedTruthLossPullsTheFirstEditsToTheirTruth) {
     EXPECT_THROW(train_dpe(negative), Error);
 }
 
+// Cross-identity pairs train: the option reaches the checkpoint, the cycle's targets are the
+// rendered truth (copy_l1 is the source against S''s truth, not against the driving frame), and a
+// fraction outside [0, 1] is refused.
+TEST(DpeTrainer, CrossIdentityPairsTrainOnTheirRenderedTruth) {
+    if (!avatar::testing::faceapi_models_installed())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    Progress::set_enabled(false);
+    const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer_cross");
+    auto half = fixed_batch_run(root / "half");
+    half.joint_steps = 3;
+    half.cross_identity_fraction = 0.5;
+    half.lambda_rendered = 1;
+    half.lambda_flow_points = 1;
+    train_dpe(half);
+    const auto rec = loss_column(root / "half", "rec");
+    const auto flow_points = loss_column(root / "half", "flow_points");
+    ASSERT_EQ(rec.size(), 3u);
+    for (size_t i = 0; i < rec.size(); ++i) {
+        EXPECT_TRUE(std::isfinite(rec[i]) && rec[i] > 0) << i;
+        EXPECT_TRUE(std::isfinite(flow_points[i]) && flow_points[i] > 0) << i;
+    }
+    EXPECT_EQ(saved_options(root / "half")["cross_identity_fraction"].get<double>(), 0.5);
+    auto bad = half;
+    bad.output = root / "bad";
+    bad.cross_identity_fraction = 1.5;
+    EXPECT_THROW(train_dpe(bad), Error);
+}
+
 TEST(DpeTrainer, StartAsCopyGivesTheSourceBack) {
     torch::manual_seed(3);
     Generator g(compact_config(64, 8, 32));

@@ -212,25 +212,61 @@ TEST(SyntheticClips, FacePointsInGridSampleCoordinates) {
     EXPECT_GT((a.source_points - a.driving_points).abs().max().item<double>(), 1e-3);
 }
 
-// Same-identity pairs carry the rendered truth of the cycle's first edit: the person with the
-// source's pose and the driving frame's expression. Its points sit with the source's (the pose
-// moves every point; the expression only some), yet the expression makes them differ.
-TEST(SyntheticClips, EditTruthHasTheSourcePoseAndTheDrivingExpression) {
+double median_distance(const torch::Tensor& a, const torch::Tensor& b) {
+    return (a - b).norm(2, 1).median().item<double>();
+}
+
+// Same-identity pairs carry the rendered truth of the cycle: S'' is D, D'' is S, and the first
+// edits S' and D' are one frame, the person with the source's pose and the driving frame's
+// expression. Its points sit with the source's (the pose moves every point; the expression only
+// some), yet the expression makes them differ.
+TEST(SyntheticClips, CycleTruthWithinAClip) {
     const auto o = small_clips();
     train::SyntheticClipSampler sampler(o), again(o);
     const auto a = sampler.same_identity(5, 3);
-    ASSERT_EQ(a.edit_truth.sizes(), (std::vector<int64_t>{3, 3, 32, 32}));
-    ASSERT_EQ(a.edit_points.sizes(), (std::vector<int64_t>{3, 468, 2}));
-    EXPECT_TRUE(torch::equal(a.edit_truth, again.same_identity(5, 3).edit_truth));
+    ASSERT_EQ(a.source_edit.sizes(), (std::vector<int64_t>{3, 3, 32, 32}));
+    ASSERT_EQ(a.source_edit_points.sizes(), (std::vector<int64_t>{3, 468, 2}));
+    EXPECT_TRUE(torch::equal(a.source_edit, again.same_identity(5, 3).source_edit));
+    EXPECT_TRUE(torch::equal(a.source_edit, a.driving_edit));
+    EXPECT_TRUE(torch::equal(a.source_cycle, a.driving));
+    EXPECT_TRUE(torch::equal(a.driving_cycle, a.source));
+    EXPECT_TRUE(torch::equal(a.driving_cycle_points, a.source_points));
+    EXPECT_TRUE(a.same_identity.all().item<bool>());
     for (int64_t i = 0; i < 3; ++i) {
-        const auto to_source = (a.edit_points[i] - a.source_points[i]).norm(2, 1);
-        const auto to_driving = (a.edit_points[i] - a.driving_points[i]).norm(2, 1);
-        EXPECT_LT(to_source.median().item<double>(), 0.5 * to_driving.median().item<double>())
+        const auto& edit = a.source_edit_points[i];
+        EXPECT_LT(median_distance(edit, a.source_points[i]),
+                  0.5 * median_distance(edit, a.driving_points[i]))
             << i;
-        EXPECT_GT(to_source.max().item<double>(), 1e-3) << i;
+        EXPECT_GT((edit - a.source_points[i]).abs().max().item<double>(), 1e-3) << i;
     }
-    // Cross-identity pairs have no truth.
-    EXPECT_FALSE(sampler.cross_identity(5, 2).edit_truth.defined());
+}
+
+// Mixed batches: at fraction 0 exactly the same-identity batch; at 1 every driving frame is
+// another person's (the sources stay), and each truth has the geometry it is meant to have:
+// S' the source's pose, S'' the driving frame's pose carried into the source's crop, D' and D''
+// the source's pose carried into the driving crop. Two people's faces differ in shape, so the
+// points only come close.
+TEST(SyntheticClips, CycleTruthAcrossIdentities) {
+    const auto o = small_clips();
+    train::SyntheticClipSampler sampler(o);
+    const auto same = sampler.same_identity(5, 4);
+    const auto none = sampler.mixed(5, 4, 0.0);
+    EXPECT_TRUE(torch::equal(none.driving, same.driving));
+    EXPECT_TRUE(torch::equal(none.source_edit, same.source_edit));
+    const auto cross = sampler.mixed(5, 4, 1.0);
+    EXPECT_TRUE(torch::equal(cross.source, same.source));
+    EXPECT_FALSE(cross.same_identity.any().item<bool>());
+    for (int64_t i = 0; i < 4; ++i) {
+        // Grid units (the crop is 2 wide, the face about 1.2): measured 0.008-0.014 for two
+        // people in one pose and place, 0.0003 at most for one person.
+        const auto& pS = cross.source_points[i];
+        const auto& pD = cross.driving_points[i];
+        EXPECT_LT(median_distance(cross.source_edit_points[i], pS), 0.002) << i;
+        EXPECT_LT(median_distance(cross.source_cycle_points[i], pD), 0.025) << i;
+        EXPECT_LT(median_distance(cross.driving_edit_points[i], pS), 0.025) << i;
+        EXPECT_LT(median_distance(cross.driving_cycle_points[i], pS), 0.025) << i;
+    }
+    EXPECT_THROW(sampler.mixed(5, 4, 1.5), Error);
 }
 
 // Photo textures dress a share of the identities: at fraction 0 the sampler shows exactly the

@@ -77,8 +77,8 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "architecture, data and loss settings come from the checkpoint)");
     cmd->add_flag("--override-losses", o.train.override_losses,
                   "With --resume: use this call's --lr, --refine-lr, --lambda-* (all of them),\n"
-                  "--logit-margin, --r1, --clip-grad, --warmup-steps and --adam-beta1 instead\n"
-                  "of the checkpoint's (the optimizer state is kept)");
+                  "--logit-margin, --r1, --clip-grad, --warmup-steps, --adam-beta1 and\n"
+                  "--cross-fraction instead of the checkpoint's (the optimizer state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")
@@ -129,6 +129,11 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "L1 weight of the cycle's first edits S', D' against their truth, rendered by\n"
                     "the synthetic world (ours; 0: off; logged as edit_l1)")
         ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--cross-fraction", o.train.cross_identity_fraction,
+                    "Share of the pairs whose driving frame is another person's, held to the\n"
+                    "truth the synthetic world renders for them (ours; 0: the paper's pairs)")
+        ->check(CLI::Range(0.0, 1.0))
         ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
     cmd->add_option("--clip-grad", o.train.clip_grad_norm,

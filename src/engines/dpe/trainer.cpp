@@ -87,6 +87,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"adam_beta1", o.adam_beta1},
             {"lambda_flow_points", o.lambda_flow_points},
             {"lambda_rendered", o.lambda_rendered},
+            {"cross_identity_fraction", o.cross_identity_fraction},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -126,6 +127,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.adam_beta1 = j.value("adam_beta1", 0.0);  // absent before the option: StyleGAN2's 0
     o.lambda_flow_points = j.value("lambda_flow_points", 0.0);  // absent before the option: off
     o.lambda_rendered = j.value("lambda_rendered", 0.0);        // absent before the option: off
+    o.cross_identity_fraction = j.value("cross_identity_fraction", 0.0);  // absent before: none
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -151,6 +153,8 @@ void validate(const DpeTrainOptions& o) {
     check(o.repeat_batches >= 0, "--repeat-batches", "must be >= 0");
     check(o.warmup_steps >= 0, "--warmup-steps", "must be >= 0");
     check(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "--adam-beta1", "must be in [0, 1)");
+    check(o.cross_identity_fraction >= 0 && o.cross_identity_fraction <= 1, "--cross-fraction",
+          "must be in [0, 1]");
     check(o.log_every >= 1 && o.sample_every >= 1 && o.checkpoint_every >= 1, "--*-every",
           "intervals must be >= 1");
 }
@@ -304,12 +308,12 @@ torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points
 // the target frame's 468 face points and where those points are in the frame the render reads.
 // Each decoder block warps the encoder features of its input, so render k's output pixel x comes
 // from its input at grid_k(x); through the cycle, S'' at x comes from S at grid_S'(grid_S''(x)),
-// and S'' must be D: grid_S'(grid_S''(p_D)) = p_S; likewise grid_D'(grid_D''(p_S)) = p_D, and the
-// self-reconstructions must keep every point (grid(p_S) = p_S). The intermediates S' and D' are
-// held alone too when the batch has their rendered truth (points p_T): grid_S'(p_T) = p_S and
-// grid_D'(p_T) = p_D, which fixes how the motion is split between the two edits. Every block's
-// flow is held, coarse and fine. In the warm-up only the self-reconstructions exist and only
-// they are held.
+// and S'' must be its truth (D within a clip): grid_S'(grid_S''(p_S'')) = p_S; likewise
+// grid_D'(grid_D''(p_D'')) = p_D, and the self-reconstructions must keep every point
+// (grid(p_S) = p_S). The intermediates are held alone too, to the points of their rendered truth:
+// grid_S'(p_S') = p_S and grid_D'(p_D') = p_D, which fixes how the motion is split between the
+// two edits. Every block's flow is held, coarse and fine. In the warm-up only the
+// self-reconstructions exist and only they are held.
 torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced,
                               const train::ClipPairs& batch, bool with_cycle) {
     const auto self_exp = flow_grids(traced, kSelfExp);
@@ -318,7 +322,6 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
           "the self-reconstructions' flow grids were not traced");
     const auto& pS = batch.source_points;
     const auto& pD = batch.driving_points;
-    const auto& pT = batch.edit_points;
     // The cycle's grids, gathered once (each lookup scans every traced tensor).
     std::map<int64_t, torch::Tensor> s1, s2, d1, d2;
     if (with_cycle) {
@@ -332,11 +335,17 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
         sum = sum + (follow_grid(grid, pS) - pS).abs().mean() +
               (follow_grid(self_pose.at(r), pS) - pS).abs().mean();
         if (with_cycle) {
-            sum = sum + (follow_grid(s1.at(r), follow_grid(s2.at(r), pD)) - pS).abs().mean() +
-                  (follow_grid(d1.at(r), follow_grid(d2.at(r), pS)) - pD).abs().mean();
-            if (pT.defined())
-                sum = sum + (follow_grid(s1.at(r), pT) - pS).abs().mean() +
-                      (follow_grid(d1.at(r), pT) - pD).abs().mean();
+            const auto& s1_at = s1.at(r);
+            const auto& d1_at = d1.at(r);
+            sum = sum +
+                  (follow_grid(s1_at, follow_grid(s2.at(r), batch.source_cycle_points)) - pS)
+                      .abs()
+                      .mean() +
+                  (follow_grid(d1_at, follow_grid(d2.at(r), batch.driving_cycle_points)) - pD)
+                      .abs()
+                      .mean() +
+                  (follow_grid(s1_at, batch.source_edit_points) - pS).abs().mean() +
+                  (follow_grid(d1_at, batch.driving_edit_points) - pD).abs().mean();
         }
     }
     return sum / static_cast<double>(self_exp.size());
@@ -416,6 +425,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.adam_beta1 = given.adam_beta1;
             o.lambda_flow_points = given.lambda_flow_points;
             o.lambda_rendered = given.lambda_rendered;
+            o.cross_identity_fraction = given.cross_identity_fraction;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -494,10 +504,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     {
         const auto cross = sampler.cross_identity(1000000007, 4);
         const auto same = sampler.same_identity(1000000007, 2);
-        preview = {torch::cat({cross.source, same.source}),
-                   torch::cat({cross.driving, same.driving}),
-                   torch::cat({cross.source_points, same.source_points}),
-                   torch::cat({cross.driving_points, same.driving_points})};
+        preview.source = torch::cat({cross.source, same.source});
+        preview.driving = torch::cat({cross.driving, same.driving});
     }
     // Rows past the checkpoint were logged by the stopped run and are about to be redone.
     if (has_checkpoint)
@@ -532,8 +540,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             spdlog::info("step {}: stage 2, refining the expression generator", step);
         }
         g->train();
-        const auto batch =
-            sampler.same_identity(o.repeat_batches > 0 ? step % o.repeat_batches : step, o.batch);
+        const auto batch = sampler.mixed(o.repeat_batches > 0 ? step % o.repeat_batches : step,
+                                         o.batch, o.cross_identity_fraction);
         const auto& S = batch.source;
         const auto& D = batch.driving;
 
@@ -574,17 +582,36 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
             const auto D1 = p(cD, dS);  // D'  = p(D, S)
             D2 = e(g->encode(D1), dS);  // D'' = e(D', S)
-            cycle_l1 = (S2 - D).abs().mean();
-            rec = cycle_l1 + (D2 - S).abs().mean() + (S1 - D1).abs().mean();
+            // The cycle's targets: D and S within a clip, rendered across identities.
+            const auto& target_S2 = batch.source_cycle;
+            const auto& target_D2 = batch.driving_cycle;
+            cycle_l1 = (S2 - target_S2).abs().mean();
+            // S' = D' holds only within a clip (across, they are two people).
+            const auto same = batch.same_identity.nonzero().flatten();
+            const bool all_same = same.numel() == S.size(0);
+            const auto S1_same = all_same ? S1 : S1.index_select(0, same);
+            const auto D1_same = all_same ? D1 : D1.index_select(0, same);
+            const auto consistency =
+                same.numel() > 0 ? (S1_same - D1_same).abs().mean() : torch::zeros({}, S.options());
+            rec = cycle_l1 + (D2 - target_D2).abs().mean() + consistency;
             if (o.lambda_self_reconstruction > 0)
                 rec = rec + o.lambda_self_reconstruction *
                                 ((eSS - S).abs().mean() + (pSS - S).abs().mean());
             // Batched: the real frames' features are computed once, without autograd.
-            per = features.perceptual_sum({{S2, D}, {D2, S}, {S1, D1}, {eSS, S}, {pSS, S}});
+            if (all_same) {
+                per = features.perceptual_sum(
+                    {{S2, target_S2}, {D2, target_D2}, {S1, D1}, {eSS, S}, {pSS, S}});
+            } else {
+                // The batched sum takes pairs of one batch size: the within-clip pair apart.
+                per =
+                    features.perceptual_sum({{S2, target_S2}, {D2, target_D2}, {eSS, S}, {pSS, S}});
+                if (same.numel() > 0)
+                    per = per + features.perceptual_sum({{S1_same, D1_same}});
+            }
             exp = features.expression_sum({{S1, D}, {D1, D}});
             // The rendered truth of S' and D' (ours): logged always, a loss with its weight.
-            const auto& T = batch.edit_truth;
-            edit_l1 = 0.5 * ((S1 - T).abs().mean() + (D1 - T).abs().mean());
+            edit_l1 = 0.5 * ((S1 - batch.source_edit).abs().mean() +
+                             (D1 - batch.driving_edit).abs().mean());
             if (o.lambda_rendered > 0)
                 rec = rec + (2.0 * o.lambda_rendered) * edit_l1;
         }
@@ -652,7 +679,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             last_tick = now;
             last_logged = done;
             // The diagnostics are read only for the rows that log them.
-            const double copy_l1 = (S - D).abs().mean().item<double>();
+            const double copy_l1 = (S - batch.source_cycle).abs().mean().item<double>();
             char line[256];
             std::snprintf(
                 line, sizeof(line),

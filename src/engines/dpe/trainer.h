@@ -3,15 +3,17 @@
 // the synthetic world (train/synthetic_clips.h), with the front end's face nets for the feature
 // losses (train/face_feature_losses.h).
 //
-// One step takes a batch of two frames S and D of the same clip and runs the bidirectional
-// cycle. With e(X, Y) the expression transfer from Y to X and p(X, Y) the pose transfer — in the
-// official module names, e renders with mlp_pose and dec_pose and p with mlp_exp and dec_exp
+// One step takes a batch of two frames S and D of the same clip (or, with
+// cross_identity_fraction, some of other people's clips) and runs the bidirectional cycle. With
+// e(X, Y) the expression transfer from Y to X and p(X, Y) the pose transfer — in the official
+// module names, e renders with mlp_pose and dec_pose and p with mlp_exp and dec_exp
 // (Stage::kExpression and Stage::kPose of generator.h) —
 //   S'  = e(S, D)    S'' = p(S', D)      (S'' must be D)
 //   D'  = p(D, S)    D'' = e(D', S)      (D'' must be S; S' and D' both have S's pose and D's
 //                                         expression, so S' must equal D')
 // and the losses are
-//   rec = |S'' - D|_1 + |D'' - S|_1 + |S' - D'|_1
+//   rec = |S'' - D|_1 + |D'' - S|_1 + |S' - D'|_1   (across identities: S'', D'' against their
+//                                                 rendered truth; no S' - D' term)
 //   per = P(S'', D) + P(D'', S) + P(S', D') + P(e(S, S), S) + P(p(S, S), S)
 //   exp = E(S', D) + E(D', D)
 //   adv = nonsaturating(S'') + nonsaturating(D'')
@@ -91,6 +93,12 @@ struct DpeTrainOptions {
     // it only S' = D' is asked, and how the motion is split between the two edits is free.
     // losses.csv logs edit_l1 whatever the weight. 0 = off, the paper's losses.
     double lambda_rendered = 0.0;
+    // The share of each batch's pairs whose driving frame is another person's (ours): the
+    // paper trains within clips because real videos have no truth across identities; the
+    // synthetic world renders it (train/synthetic_clips.h), so those pairs are held to their
+    // rendered S'' and D'' (and S', D' with --lambda-rendered), and S' = D' is asked only within
+    // a clip. 0 = the paper's pairs.
+    double cross_identity_fraction = 0.0;
     double r1_gamma = 1.0;  // 0: no R1
     // The generator's total gradient norm is clipped to this before each Adam step (0: never).
     // The norm itself is logged (losses.csv g_grad_norm) either way.
