@@ -201,25 +201,20 @@ struct SyntheticClipSampler::Impl {
             }
             same_flags.push_back(other == a);
         }
-        std::vector<torch::Tensor> joined;
-        for (const auto& part : parts)
-            joined.push_back(torch::cat(part, 0));
+        // In the order of `rendered`: each frame, then its points.
+        static constexpr torch::Tensor ClipPairs::*kFields[] = {
+            &ClipPairs::source,        &ClipPairs::source_points,
+            &ClipPairs::driving,       &ClipPairs::driving_points,
+            &ClipPairs::source_edit,   &ClipPairs::source_edit_points,
+            &ClipPairs::source_cycle,  &ClipPairs::source_cycle_points,
+            &ClipPairs::driving_edit,  &ClipPairs::driving_edit_points,
+            &ClipPairs::driving_cycle, &ClipPairs::driving_cycle_points};
+        ClipPairs out;
+        for (size_t k = 0; k < parts.size(); ++k)
+            out.*kFields[k] = torch::cat(parts[k], 0);
         auto flags = torch::zeros({batch}, torch::kBool);
         for (int64_t b = 0; b < batch; ++b)
             flags[b] = static_cast<bool>(same_flags[static_cast<size_t>(b)]);
-        ClipPairs out;
-        out.source = joined[0];
-        out.source_points = joined[1];
-        out.driving = joined[2];
-        out.driving_points = joined[3];
-        out.source_edit = joined[4];
-        out.source_edit_points = joined[5];
-        out.source_cycle = joined[6];
-        out.source_cycle_points = joined[7];
-        out.driving_edit = joined[8];
-        out.driving_edit_points = joined[9];
-        out.driving_cycle = joined[10];
-        out.driving_cycle_points = joined[11];
         out.same_identity = flags;
         return out;
     }

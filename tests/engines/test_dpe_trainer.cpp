@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <string>
 
@@ -271,17 +272,26 @@ DpeTrainOptions fixed_batch_run(const fs::path& output) {
     return o;
 }
 
-TEST(DpeTrainer, FlowPointLossHoldsTheFlowsToTheTrueMotion) {
-    if (!avatar::testing::faceapi_models_installed())
-        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+// Trains the fixed batch twice, in root/plain and, with `hold` applied to the options, in
+// root/held; returns the plain options.
+DpeTrainOptions train_plain_and_held(const fs::path& root,
+                                     const std::function<void(DpeTrainOptions&)>& hold) {
     Progress::set_enabled(false);
-    const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer_flow_points");
     const auto plain = fixed_batch_run(root / "plain");
     train_dpe(plain);
     auto held = plain;
     held.output = root / "held";
-    held.lambda_flow_points = 10;
+    hold(held);
     train_dpe(held);
+    return plain;
+}
+
+TEST(DpeTrainer, FlowPointLossHoldsTheFlowsToTheTrueMotion) {
+    if (!avatar::testing::faceapi_models_installed())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer_flow_points");
+    const auto plain =
+        train_plain_and_held(root, [](DpeTrainOptions& o) { o.lambda_flow_points = 10; });
     const auto points_plain = loss_column(root / "plain", "flow_points");
     const auto points_held = loss_column(root / "held", "flow_points");
     const auto total_plain = loss_column(root / "plain", "g_total");
@@ -310,14 +320,9 @@ TEST(DpeTrainer, FlowPointLossHoldsTheFlowsToTheTrueMotion) {
 TEST(DpeTrainer, RenderedTruthLossPullsTheFirstEditsToTheirTruth) {
     if (!avatar::testing::faceapi_models_installed())
         GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
-    Progress::set_enabled(false);
     const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer_rendered");
-    const auto plain = fixed_batch_run(root / "plain");
-    train_dpe(plain);
-    auto held = plain;
-    held.output = root / "held";
-    held.lambda_rendered = 5;
-    train_dpe(held);
+    const auto plain =
+        train_plain_and_held(root, [](DpeTrainOptions& o) { o.lambda_rendered = 5; });
     const auto edit_plain = loss_column(root / "plain", "edit_l1");
     const auto edit_held = loss_column(root / "held", "edit_l1");
     const auto rec_plain = loss_column(root / "plain", "rec");
