@@ -99,7 +99,7 @@ struct SyntheticClipSampler::Impl {
                 normalised.to(torch::kFloat32).unsqueeze(0)};
     }
 
-    const float* row(const Clip& clip, int64_t t) const {
+    static const float* row(const Clip& clip, int64_t t) {
         return clip.rows.data() + static_cast<size_t>(t * face::face_layout_size());
     }
 
@@ -162,7 +162,7 @@ struct SyntheticClipSampler::Impl {
         // pairs same_identity gives.
         synth::Random crossing(stream_seed(options.seed, index, 5));
         std::vector<std::vector<torch::Tensor>> parts(12);
-        std::vector<bool> same_flags;
+        std::vector<int64_t> same_flags;
         for (int64_t b = 0; b < batch; ++b) {
             const int64_t a = who.index(options.identities);
             int64_t other = same ? a : who.index(options.identities);
@@ -212,10 +212,7 @@ struct SyntheticClipSampler::Impl {
         ClipPairs out;
         for (size_t k = 0; k < parts.size(); ++k)
             out.*kFields[k] = torch::cat(parts[k], 0);
-        auto flags = torch::zeros({batch}, torch::kBool);
-        for (int64_t b = 0; b < batch; ++b)
-            flags[b] = static_cast<bool>(same_flags[static_cast<size_t>(b)]);
-        out.same_identity = flags;
+        out.same_identity = torch::tensor(same_flags).to(torch::kBool);
         return out;
     }
 
