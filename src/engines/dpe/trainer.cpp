@@ -88,6 +88,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"lambda_flow_points", o.lambda_flow_points},
             {"lambda_rendered", o.lambda_rendered},
             {"cross_identity_fraction", o.cross_identity_fraction},
+            {"lambda_motion_code", o.lambda_motion_code},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -128,6 +129,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.lambda_flow_points = j.value("lambda_flow_points", 0.0);  // absent before the option: off
     o.lambda_rendered = j.value("lambda_rendered", 0.0);        // absent before the option: off
     o.cross_identity_fraction = j.value("cross_identity_fraction", 0.0);  // absent before: none
+    o.lambda_motion_code = j.value("lambda_motion_code", 0.0);  // absent before the option: off
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -146,7 +148,7 @@ void validate(const DpeTrainOptions& o) {
     check(o.clip_grad_norm >= 0 && std::isfinite(o.clip_grad_norm), "--clip-grad", "must be >= 0");
     check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
               o.lambda_self_reconstruction >= 0 && o.lambda_logits >= 0 &&
-              o.lambda_flow_points >= 0 && o.lambda_rendered >= 0,
+              o.lambda_flow_points >= 0 && o.lambda_rendered >= 0 && o.lambda_motion_code >= 0,
           "--lambda", "loss weights must be >= 0");
     check(o.logit_margin > 0 && std::isfinite(o.logit_margin), "--logit-margin", "must be > 0");
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
@@ -212,7 +214,7 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
 
 const char* const kLogHeader =
     "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm,cycle_l1,copy_l1,"
-    "max_logit,flow_points,edit_l1\n";
+    "max_logit,flow_points,edit_l1,motion_code\n";
 
 // Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
 // logged before a column existed just lack it).
@@ -351,6 +353,35 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
     return sum / static_cast<double>(self_exp.size());
 }
 
+// The motion-code read-out (ours, --lambda-motion-code): a linear map R from the change of the
+// motion code alpha between two frames of one clip to the change of the face's 468 points, in
+// grid units. Relative motion at inference adds such changes to the source's code, so the code
+// should carry them linearly and the same for everyone; R has no bias because no change of code
+// must mean no motion. Only pairs of one clip count (across identities the points differ by the
+// face's shape too). With `into_generator` false the codes are detached: R is then a probe of
+// what the code already carries, and only R learns. NaN when the batch has no such pair.
+torch::nn::Linear make_motion_readout(int64_t motion_dim) {
+    torch::nn::Linear readout(torch::nn::LinearOptions(motion_dim, 468 * 2).bias(false));
+    // Zero at the start: no gradient reaches the generator until R has learnt something, so
+    // turning the loss on in a trained run does not jolt the encoder.
+    torch::NoGradGuard no_grad;
+    readout->weight.zero_();
+    return readout;
+}
+
+torch::Tensor motion_code_loss(torch::nn::Linear& readout, const torch::Tensor& alpha_S,
+                               const torch::Tensor& alpha_D, const train::ClipPairs& batch,
+                               bool into_generator) {
+    const auto same = batch.same_identity.nonzero().flatten();
+    if (same.numel() == 0)
+        return torch::full({}, std::numeric_limits<double>::quiet_NaN(), alpha_S.options());
+    auto change = (alpha_D - alpha_S).index_select(0, same);
+    if (!into_generator)
+        change = change.detach();
+    const auto moved = (batch.driving_points - batch.source_points).index_select(0, same);
+    return (readout->forward(change).view_as(moved) - moved).abs().mean();
+}
+
 struct StepLosses {
     double rec = 0, per = 0, exp = 0, adv = 0, total = 0, d = 0, r1 = 0, g_grad_norm = 0;
 };
@@ -426,6 +457,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_flow_points = given.lambda_flow_points;
             o.lambda_rendered = given.lambda_rendered;
             o.cross_identity_fraction = given.cross_identity_fraction;
+            o.lambda_motion_code = given.lambda_motion_code;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             spdlog::info("resuming with this call's learning rates and loss weights");
@@ -463,6 +495,11 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     // The discriminator mirrors the generator's channel table.
     train::Discriminator disc(o.model.size, o.model.channels);
     auto d_optimizer = make_adam(disc->parameters(), o.joint_lr, 0.0);
+    // The motion-code read-out trains at every weight (a probe at 0), always at this rate: a
+    // linear fit takes a far larger step than the networks' equalised weights.
+    constexpr double kReadoutLr = 0.01;
+    auto readout = make_motion_readout(o.model.motion_dim);
+    auto readout_optimizer = make_adam(readout->parameters(), kReadoutLr, 0.9);
 
     int64_t step = 0;
     int stage = 0;
@@ -474,14 +511,25 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     };
     const int64_t total_steps = o.joint_steps + o.refine_steps;
     enter_stage(o.joint_steps > 0 ? 1 : 2);
+    // Checkpoints of runs from before the read-out lack it; it then starts anew (from zero).
+    const auto checkpoint_parts = [&](bool with_readout) {
+        train::CheckpointParts parts{
+            {{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
+            {{"generator_optimizer", g_optimizer.get()},
+             {"discriminator_optimizer", d_optimizer.get()}}};
+        if (with_readout) {
+            parts.modules.emplace_back("motion_readout", readout.get());
+            parts.optimizers.emplace_back("motion_readout_optimizer", readout_optimizer.get());
+        }
+        return parts;
+    };
     if (has_checkpoint) {
         step = saved_state.at("step").get<int64_t>();
         enter_stage(saved_state.at("stage").get<int>());
-        train::load_checkpoint(
-            checkpoint_dir,
-            {{{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
-             {{"generator_optimizer", g_optimizer.get()},
-              {"discriminator_optimizer", d_optimizer.get()}}});
+        const bool has_readout = fs::exists(checkpoint_dir / "motion_readout.safetensors");
+        train::load_checkpoint(checkpoint_dir, checkpoint_parts(has_readout));
+        if (!has_readout)
+            spdlog::info("the checkpoint has no motion-code read-out: it starts anew");
         if (o.override_losses) {
             // The optimizer archives hold their learning rates and betas too.
             auto set_rate = [](torch::optim::Adam& adam, double lr, double beta1) {
@@ -517,12 +565,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
 
     auto save = [&](int64_t done) {
         export_model(ema, o, done, report.model);
-        train::save_checkpoint(
-            checkpoint_dir,
-            {{{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
-             {{"generator_optimizer", g_optimizer.get()},
-              {"discriminator_optimizer", d_optimizer.get()}}},
-            {{"step", done}, {"stage", stage}, {"options", options_json(o)}});
+        train::save_checkpoint(checkpoint_dir, checkpoint_parts(true),
+                               {{"step", done}, {"stage", stage}, {"options", options_json(o)}});
     };
 
     int64_t end_step = total_steps;
@@ -561,12 +605,13 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             return g->render(c, d, Stage::kPose, trace());
         };
         const auto cS = g->encode(S);
-        const auto dS = g->directions(g->alpha(cS.wa));
+        const auto alpha_S = g->alpha(cS.wa);
+        const auto dS = g->directions(alpha_S);
         const auto eSS = e(cS, dS);  // self-reconstructions
         const auto pSS = p(cS, dS);
         const bool warmup = stage == 1 && step < o.warmup_steps;
         const bool adversarial = o.lambda_adversarial > 0 && !warmup;
-        torch::Tensor rec, per, exp, adv, cycle_l1, edit_l1, S2, D2;
+        torch::Tensor rec, per, exp, adv, cycle_l1, edit_l1, motion_code, S2, D2;
         if (warmup) {
             // Only the self-reconstructions: the encoder-to-image path learns to give the
             // source back before the cycle asks it to move anything.
@@ -575,9 +620,13 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             exp = torch::zeros({}, S.options());
             cycle_l1 = torch::full({}, std::numeric_limits<double>::quiet_NaN(), S.options());
             edit_l1 = cycle_l1;
+            motion_code = cycle_l1;
         } else {
             const auto cD = g->encode(D);
-            const auto dD = g->directions(g->alpha(cD.wa));
+            const auto alpha_D = g->alpha(cD.wa);
+            const auto dD = g->directions(alpha_D);
+            motion_code =
+                motion_code_loss(readout, alpha_S, alpha_D, batch, o.lambda_motion_code > 0);
             const auto S1 = e(cS, dD);  // S'  = e(S, D)
             S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
             const auto D1 = p(cD, dS);  // D'  = p(D, S)
@@ -628,9 +677,20 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto flow_points = flow_point_loss(traced, batch, !warmup);
         if (o.lambda_flow_points > 0)
             total = total + o.lambda_flow_points * flow_points;
+        if (o.lambda_motion_code > 0 && std::isfinite(motion_code.item<double>()))
+            total = total + o.lambda_motion_code * motion_code;
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
+        // At weight 0 the read-out learns on the detached codes: its gradient rides along in
+        // the same backward pass without reaching the generator or the logged total.
+        auto objective = total;
+        const bool readout_learns = motion_code.requires_grad();
+        if (o.lambda_motion_code == 0 && readout_learns)
+            objective = objective + motion_code;
         g_optimizer->zero_grad();
-        total.backward();
+        readout_optimizer->zero_grad();
+        objective.backward();
+        if (readout_learns)
+            readout_optimizer->step();
         // The total gradient norm, logged; clipped to --clip-grad when that is set. Adam with
         // beta1 = 0 has no momentum to damp one bad batch: runs collapsed within ten steps to grey
         // blobs that they never left (docs/training.md).
@@ -680,13 +740,14 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             last_logged = done;
             // The diagnostics are read only for the rows that log them.
             const double copy_l1 = (S - batch.source_cycle).abs().mean().item<double>();
-            char line[256];
-            std::snprintf(
-                line, sizeof(line),
-                "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,%.5f,%.5f,%.4g,%.5f,%.5f\n",
-                static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv, l.total,
-                l.d, l.r1, l.g_grad_norm, cycle_l1.item<double>(), copy_l1, max_abs_logit(logits),
-                flow_points.item<double>(), edit_l1.item<double>());
+            char line[320];
+            std::snprintf(line, sizeof(line),
+                          "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,"
+                          "%.5f,%.5f,%.4g,%.5f,%.5f,%.5f\n",
+                          static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv,
+                          l.total, l.d, l.r1, l.g_grad_norm, cycle_l1.item<double>(), copy_l1,
+                          max_abs_logit(logits), flow_points.item<double>(), edit_l1.item<double>(),
+                          motion_code.item<double>());
             log << line << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {
