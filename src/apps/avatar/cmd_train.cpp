@@ -136,9 +136,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
         ->check(CLI::Range(0.0, 1.0))
         ->capture_default_str();
     cmd->add_option("--lambda-motion-code", o.train.lambda_motion_code,
-                    "Weight of a loss asking a linear read-out of the motion code to give the\n"
-                    "change of the face's points between two frames of a clip (ours; 0: off;\n"
-                    "the read-out is trained and logged as motion_code either way)")
+                    "Weight of a loss asking the best linear read-out of the motion code's change\n"
+                    "to give the change of the face's points between two frames of a clip (ours;\n"
+                    "0: off; the read-out's held-out error is logged as motion_code either way)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();

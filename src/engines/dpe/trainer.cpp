@@ -353,23 +353,53 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
     return sum / static_cast<double>(self_exp.size());
 }
 
-// The motion-code read-out (ours, --lambda-motion-code): a linear map R from the change of the
-// motion code alpha between two frames of one clip to the change of the face's 468 points, in
-// grid units. Relative motion at inference adds such changes to the source's code, so the code
-// should carry them linearly and the same for everyone; R has no bias because no change of code
-// must mean no motion. Only pairs of one clip count (across identities the points differ by the
-// face's shape too). With `into_generator` false the codes are detached: R is then a probe of
-// what the code already carries, and only R learns. NaN when the batch has no such pair.
-torch::nn::Linear make_motion_readout(int64_t motion_dim) {
-    torch::nn::Linear readout(torch::nn::LinearOptions(motion_dim, 468 * 2).bias(false));
-    // Zero at the start: no gradient reaches the generator until R has learnt something, so
-    // turning the loss on in a trained run does not jolt the encoder.
-    torch::NoGradGuard no_grad;
-    readout->weight.zero_();
-    return readout;
-}
+// The motion-code read-out (ours, --lambda-motion-code): the best linear map R from the change
+// of the motion code alpha between two frames of one clip to the change of the face's 468 points
+// (grid units). Relative motion at inference adds such changes to the source's code, so the code
+// should carry them linearly and the same way for everyone. R has no bias: no change of code must
+// mean no motion. Only pairs of one clip count (across identities the points differ by the
+// face's shape too).
+//
+// R is a ridge regression refitted at every step from exponentially decayed sums (a memory of
+// about 1 / (1 - kDecay) steps), not a learnt layer: an Adam-fitted read-out (the first version)
+// learnt from two or three pairs a step and drifted until it predicted worse than "no motion",
+// which made it useless as a probe. Each batch is scored with the fit of the batches before it,
+// so the logged error is a held-out one.
+class MotionReadoutImpl : public torch::nn::Module {
+public:
+    explicit MotionReadoutImpl(int64_t motion_dim)
+        : xtx_(register_buffer("xtx", torch::zeros({motion_dim, motion_dim}))),
+          xty_(register_buffer("xty", torch::zeros({motion_dim, kPoints * 2}))) {}
 
-torch::Tensor motion_code_loss(torch::nn::Linear& readout, const torch::Tensor& alpha_S,
+    // R, [motion_dim, 936]: zero before any pair was seen.
+    torch::Tensor fit() const {
+        torch::NoGradGuard no_grad;
+        const auto a = xtx_.to(torch::kDouble);
+        const double scale = a.trace().item<double>() / static_cast<double>(a.size(0));
+        if (scale <= 0)
+            return torch::zeros_like(xty_);
+        const auto ridge = kRidge * scale * torch::eye(a.size(0), a.options());
+        return torch::linalg_solve(a + ridge, xty_.to(torch::kDouble)).to(xty_.scalar_type());
+    }
+    void add(const torch::Tensor& change, const torch::Tensor& moved) {
+        torch::NoGradGuard no_grad;
+        const auto x = change.detach();
+        const auto y = moved.reshape({moved.size(0), -1});
+        xtx_.mul_(kDecay).add_(x.t().mm(x));
+        xty_.mul_(kDecay).add_(x.t().mm(y));
+    }
+
+private:
+    static constexpr int64_t kPoints = 468;
+    static constexpr double kDecay = 0.99;
+    static constexpr double kRidge = 1e-3;  // times the mean eigenvalue of the sums
+    torch::Tensor xtx_, xty_;
+};
+TORCH_MODULE(MotionReadout);
+
+// The read-out's error on this batch's pairs of one clip (NaN when it has none), then the fit
+// takes them in. With `into_generator` the error's gradient reaches the codes (R is a constant).
+torch::Tensor motion_code_loss(MotionReadout& readout, const torch::Tensor& alpha_S,
                                const torch::Tensor& alpha_D, const train::ClipPairs& batch,
                                bool into_generator) {
     const auto same = batch.same_identity.nonzero().flatten();
@@ -379,7 +409,9 @@ torch::Tensor motion_code_loss(torch::nn::Linear& readout, const torch::Tensor& 
     if (!into_generator)
         change = change.detach();
     const auto moved = (batch.driving_points - batch.source_points).index_select(0, same);
-    return (readout->forward(change).view_as(moved) - moved).abs().mean();
+    const auto error = (change.mm(readout->fit()).view_as(moved) - moved).abs().mean();
+    readout->add(change, moved);
+    return error;
 }
 
 struct StepLosses {
@@ -495,11 +527,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     // The discriminator mirrors the generator's channel table.
     train::Discriminator disc(o.model.size, o.model.channels);
     auto d_optimizer = make_adam(disc->parameters(), o.joint_lr, 0.0);
-    // The motion-code read-out trains at every weight (a probe at 0), always at this rate: a
-    // linear fit takes a far larger step than the networks' equalised weights.
-    constexpr double kReadoutLr = 0.01;
-    auto readout = make_motion_readout(o.model.motion_dim);
-    auto readout_optimizer = make_adam(readout->parameters(), kReadoutLr, 0.9);
+    // The motion-code read-out is fitted at every weight (a probe at 0).
+    MotionReadout readout(o.model.motion_dim);
 
     int64_t step = 0;
     int stage = 0;
@@ -517,16 +546,14 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             {{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
             {{"generator_optimizer", g_optimizer.get()},
              {"discriminator_optimizer", d_optimizer.get()}}};
-        if (with_readout) {
-            parts.modules.emplace_back("motion_readout", readout.get());
-            parts.optimizers.emplace_back("motion_readout_optimizer", readout_optimizer.get());
-        }
+        if (with_readout)
+            parts.modules.emplace_back("motion_readout_fit", readout.get());
         return parts;
     };
     if (has_checkpoint) {
         step = saved_state.at("step").get<int64_t>();
         enter_stage(saved_state.at("stage").get<int>());
-        const bool has_readout = fs::exists(checkpoint_dir / "motion_readout.safetensors");
+        const bool has_readout = fs::exists(checkpoint_dir / "motion_readout_fit.safetensors");
         train::load_checkpoint(checkpoint_dir, checkpoint_parts(has_readout));
         if (!has_readout)
             spdlog::info("the checkpoint has no motion-code read-out: it starts anew");
@@ -680,17 +707,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         if (o.lambda_motion_code > 0 && std::isfinite(motion_code.item<double>()))
             total = total + o.lambda_motion_code * motion_code;
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
-        // At weight 0 the read-out learns on the detached codes: its gradient rides along in
-        // the same backward pass without reaching the generator or the logged total.
-        auto objective = total;
-        const bool readout_learns = motion_code.requires_grad();
-        if (o.lambda_motion_code == 0 && readout_learns)
-            objective = objective + motion_code;
         g_optimizer->zero_grad();
-        readout_optimizer->zero_grad();
-        objective.backward();
-        if (readout_learns)
-            readout_optimizer->step();
+        total.backward();
         // The total gradient norm, logged; clipped to --clip-grad when that is set. Adam with
         // beta1 = 0 has no momentum to damp one bad batch: runs collapsed within ten steps to grey
         // blobs that they never left (docs/training.md).

@@ -23,8 +23,8 @@
 //         + lambda_flow_points * (flows against the true motion of the face's points)  (ours, off)
 //         + lambda_rendered (|S' - T|_1 + |D' - T|_1)  (ours, off; T = the rendered truth of S'
 //                                                     and D', train/synthetic_clips.h)
-//         + lambda_motion_code |R (alpha_D - alpha_S) - (p_D - p_S)|_1  (ours, off; R a linear
-//                                   read-out trained beside the generator, p the 468 points)
+//         + lambda_motion_code |R (alpha_D - alpha_S) - (p_D - p_S)|_1  (ours, off; R the ridge
+//                                   fit of the recent pairs' codes to their 468 points p)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
 // An optional warm-up (ours) fits only the self-reconstructions first. Two stages: joint
 // training of everything, then a refinement of the expression generator in
@@ -102,14 +102,14 @@ struct DpeTrainOptions {
     // rendered S'' and D'' (and S', D' with --lambda-rendered), and S' = D' is asked only within
     // a clip. 0 = the paper's pairs.
     double cross_identity_fraction = 0.0;
-    // Weight of the motion-code loss (ours): a linear read-out, trained beside the generator,
-    // must give the change of the face's 468 points between two frames of one clip from the
-    // change of their motion codes alpha (the magnitudes along the direction basis). The
-    // relative motion of inference adds such changes to the source's code, and DPE moves the
-    // face along linear directions, so the code should carry the motion linearly; a probe of a
-    // step-6600 model found only a third of the points' change there (docs/training.md). The
-    // read-out trains at every weight (at 0 on the detached codes, a pure probe) and losses.csv
-    // logs its error as motion_code. 0 = off, the paper's losses.
+    // Weight of the motion-code loss (ours): the best linear read-out of the change of the face's
+    // 468 points between two frames of one clip from the change of their motion codes alpha (the
+    // magnitudes along the direction basis), refitted at every step by ridge regression, must be
+    // right. The relative motion of inference adds such changes to the source's code, and DPE
+    // moves the face along linear directions, so the code should carry the motion linearly; a
+    // probe of a step-6600 model found only a third of the points' change there
+    // (docs/training.md). The read-out is fitted at every weight (at 0 a pure probe) and
+    // losses.csv logs its held-out error as motion_code. 0 = off, the paper's losses.
     double lambda_motion_code = 0.0;
     double r1_gamma = 1.0;  // 0: no R1
     // The generator's total gradient norm is clipped to this before each Adam step (0: never).
