@@ -540,7 +540,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     };
     const int64_t total_steps = o.joint_steps + o.refine_steps;
     enter_stage(o.joint_steps > 0 ? 1 : 2);
-    // Checkpoints of runs from before the read-out lack it; it then starts anew (from zero).
+    // Checkpoints of runs from before the read-out lack it; it then starts with an empty fit.
     const auto checkpoint_parts = [&](bool with_readout) {
         train::CheckpointParts parts{
             {{"generator", g.get()}, {"generator_ema", ema.get()}, {"discriminator", disc.get()}},
@@ -556,7 +556,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const bool has_readout = fs::exists(checkpoint_dir / "motion_readout_fit.safetensors");
         train::load_checkpoint(checkpoint_dir, checkpoint_parts(has_readout));
         if (!has_readout)
-            spdlog::info("the checkpoint has no motion-code read-out: it starts anew");
+            spdlog::info("the checkpoint has no motion-code read-out: its fit starts empty");
         if (o.override_losses) {
             // The optimizer archives hold their learning rates and betas too.
             auto set_rate = [](torch::optim::Adam& adam, double lr, double beta1) {
