@@ -397,12 +397,12 @@ private:
 };
 TORCH_MODULE(MotionReadout);
 
-// The read-out's error on this batch's pairs of one clip (NaN when it has none), then the fit
-// takes them in. With `into_generator` the error's gradient reaches the codes (R is a constant).
+// The read-out's error on this batch's pairs of one clip (their indices `same`; NaN when there
+// are none), then the fit takes them in. With `into_generator` the error's gradient reaches the
+// codes (R is a constant).
 torch::Tensor motion_code_loss(MotionReadout& readout, const torch::Tensor& alpha_S,
                                const torch::Tensor& alpha_D, const train::ClipPairs& batch,
-                               bool into_generator) {
-    const auto same = batch.same_identity.nonzero().flatten();
+                               const torch::Tensor& same, bool into_generator) {
     if (same.numel() == 0)
         return torch::full({}, std::numeric_limits<double>::quiet_NaN(), alpha_S.options());
     auto change = (alpha_D - alpha_S).index_select(0, same);
@@ -652,8 +652,11 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             const auto cD = g->encode(D);
             const auto alpha_D = g->alpha(cD.wa);
             const auto dD = g->directions(alpha_D);
+            // The pairs of one clip: S' = D' and the motion-code read-out hold only for them
+            // (across, they are two people).
+            const auto same = batch.same_identity.nonzero().flatten();
             motion_code =
-                motion_code_loss(readout, alpha_S, alpha_D, batch, o.lambda_motion_code > 0);
+                motion_code_loss(readout, alpha_S, alpha_D, batch, same, o.lambda_motion_code > 0);
             const auto S1 = e(cS, dD);  // S'  = e(S, D)
             S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
             const auto D1 = p(cD, dS);  // D'  = p(D, S)
@@ -662,8 +665,6 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             const auto& target_S2 = batch.source_cycle;
             const auto& target_D2 = batch.driving_cycle;
             cycle_l1 = (S2 - target_S2).abs().mean();
-            // S' = D' holds only within a clip (across, they are two people).
-            const auto same = batch.same_identity.nonzero().flatten();
             const bool all_same = same.numel() == S.size(0);
             const auto S1_same = all_same ? S1 : S1.index_select(0, same);
             const auto D1_same = all_same ? D1 : D1.index_select(0, same);
