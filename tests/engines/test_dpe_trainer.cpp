@@ -483,4 +483,56 @@ TEST(DpeTrainer, WarmupFitsOnlyTheSelfReconstructions) {
     EXPECT_EQ(saved_options(root / "run")["warmup_steps"].get<int64_t>(), 2);
 }
 
+// The flow phase: after the warm-up, rows with no cycle, no perceptual, expression or GAN term,
+// but the first edits' flow points and their rendered truth; then the full cycle. On a fixed
+// batch it brings the flows toward the true motion.
+TEST(DpeTrainer, FlowPhaseFitsOnlyTheMotion) {
+    if (!avatar::testing::faceapi_models_installed())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    Progress::set_enabled(false);
+    const auto root = avatar::testing::fresh_dir("engines", "dpe_trainer_flow_phase");
+    auto o = tiny_run(root / "run");
+    o.joint_steps = 4;
+    o.warmup_steps = 1;
+    o.flow_phase_steps = 2;
+    o.lambda_flow_points = 1;
+    o.lambda_adversarial = 0.1;  // not run in the flow phase
+    train_dpe(o);
+    const auto cycle = loss_column(root / "run", "cycle_l1");
+    const auto per = loss_column(root / "run", "per");
+    const auto exp = loss_column(root / "run", "exp");
+    const auto d_loss = loss_column(root / "run", "d_loss");
+    const auto edit = loss_column(root / "run", "edit_l1");
+    const auto points = loss_column(root / "run", "flow_points");
+    ASSERT_EQ(cycle.size(), 6u);
+    EXPECT_TRUE(std::isnan(edit[0]));  // the warm-up has no edits
+    for (size_t i = 1; i < 3; ++i) {
+        EXPECT_TRUE(std::isnan(cycle[i])) << i;
+        EXPECT_EQ(per[i], 0.0) << i;
+        EXPECT_EQ(exp[i], 0.0) << i;
+        EXPECT_EQ(d_loss[i], 0.0) << i;
+        EXPECT_GT(edit[i], 0.0) << i;
+        EXPECT_GT(points[i], 0.0) << i;
+    }
+    for (size_t i = 3; i < 6; ++i) {
+        EXPECT_GT(cycle[i], 0.0) << i;
+        EXPECT_GT(per[i], 0.0) << i;
+        EXPECT_NE(d_loss[i], 0.0) << i;
+    }
+    EXPECT_EQ(saved_options(root / "run")["flow_phase_steps"].get<int64_t>(), 2);
+
+    auto fixed = fixed_batch_run(root / "fixed");
+    fixed.lambda_flow_points = 10;
+    fixed.flow_phase_steps = fixed.joint_steps;
+    train_dpe(fixed);
+    const auto fixed_points = loss_column(root / "fixed", "flow_points");
+    ASSERT_EQ(fixed_points.size(), 12u);
+    EXPECT_LT(fixed_points.back(), 0.7 * fixed_points[0]);
+
+    auto unweighted = o;
+    unweighted.output = root / "unweighted";
+    unweighted.lambda_flow_points = 0;
+    EXPECT_THROW(train_dpe(unweighted), Error);
+}
+
 }  // namespace

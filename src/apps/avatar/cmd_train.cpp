@@ -77,8 +77,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "architecture, data and loss settings come from the checkpoint)");
     cmd->add_flag("--override-losses", o.train.override_losses,
                   "With --resume: use this call's --lr, --refine-lr, --lambda-* (all of them),\n"
-                  "--logit-margin, --r1, --clip-grad, --warmup-steps, --adam-beta1 and\n"
-                  "--cross-fraction instead of the checkpoint's (the optimizer state is kept)");
+                  "--logit-margin, --r1, --clip-grad, --warmup-steps, --flow-phase-steps,\n"
+                  "--adam-beta1 and --cross-fraction instead of the checkpoint's (the optimizer\n"
+                  "state is kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")
@@ -156,6 +157,13 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "First fit only the self-reconstructions for this many steps of stage 1\n"
                     "(ours; a third of a full step's work), so the image path gives the source\n"
                     "back before the cycle asks it to move the face (0: off)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd->add_option("--flow-phase-steps", o.train.flow_phase_steps,
+                    "After the warm-up, fit only the motion for this many steps of stage 1\n"
+                    "(ours): the first edits' flows held to the true motion of the face's points\n"
+                    "(needs --lambda-flow-points), no second half of the cycle and no perceptual,\n"
+                    "expression or GAN term; about half of a full step's work (0: off)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_flag("--start-as-copy", o.train.start_as_copy,

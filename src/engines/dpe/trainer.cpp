@@ -83,6 +83,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"r1_every", o.r1_every},
             {"repeat_batches", o.repeat_batches},
             {"warmup_steps", o.warmup_steps},
+            {"flow_phase_steps", o.flow_phase_steps},
             {"start_as_copy", o.start_as_copy},
             {"adam_beta1", o.adam_beta1},
             {"lambda_flow_points", o.lambda_flow_points},
@@ -122,8 +123,9 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.r1_gamma = j.at("r1_gamma").get<double>();
     o.r1_every = j.at("r1_every").get<int64_t>();
     o.ema_half_life_images = j.at("ema_half_life_images").get<double>();
-    o.repeat_batches = j.value("repeat_batches", int64_t{0});  // absent before the option
-    o.warmup_steps = j.value("warmup_steps", int64_t{0});      // absent before the option
+    o.repeat_batches = j.value("repeat_batches", int64_t{0});      // absent before the option
+    o.warmup_steps = j.value("warmup_steps", int64_t{0});          // absent before the option
+    o.flow_phase_steps = j.value("flow_phase_steps", int64_t{0});  // absent before the option
     o.start_as_copy = j.value("start_as_copy", false);
     o.adam_beta1 = j.value("adam_beta1", 0.0);  // absent before the option: StyleGAN2's 0
     o.lambda_flow_points = j.value("lambda_flow_points", 0.0);  // absent before the option: off
@@ -154,6 +156,9 @@ void validate(const DpeTrainOptions& o) {
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
     check(o.repeat_batches >= 0, "--repeat-batches", "must be >= 0");
     check(o.warmup_steps >= 0, "--warmup-steps", "must be >= 0");
+    check(o.flow_phase_steps >= 0, "--flow-phase-steps", "must be >= 0");
+    check(o.flow_phase_steps == 0 || o.lambda_flow_points > 0, "--flow-phase-steps",
+          "fits only the flows to the true motion: it needs --lambda-flow-points > 0");
     check(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "--adam-beta1", "must be in [0, 1)");
     check(o.cross_identity_fraction >= 0 && o.cross_identity_fraction <= 1, "--cross-fraction",
           "must be in [0, 1]");
@@ -281,8 +286,8 @@ double max_abs_logit(const std::vector<torch::Tensor>& logits) {
     return m;
 }
 
-// The order of the renders of one step (their Trace prefixes): the self-reconstructions, then
-// the cycle S' = e(S, D), S'' = p(S', D), D' = p(D, S), D'' = e(D', S).
+// The renders of one step, whose numbers are their Trace prefixes: the self-reconstructions,
+// then the cycle S' = e(S, D), S'' = p(S', D), D' = p(D, S), D'' = e(D', S).
 enum Render { kSelfExp, kSelfPose, kS1, kS2, kD1, kD2 };
 
 // The warp grids of one render by resolution: [B, r, r, 2] in grid_sample coordinates.
@@ -315,9 +320,10 @@ torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points
 // (grid(p_S) = p_S). The intermediates are held alone too, to the points of their rendered truth:
 // grid_S'(p_S') = p_S and grid_D'(p_D') = p_D, which fixes how the motion is split between the
 // two edits. Every block's flow is held, coarse and fine. In the warm-up only the
-// self-reconstructions exist and only they are held.
+// self-reconstructions exist and only they are held; in the flow phase the first edits too.
+enum class FlowTerms { kSelf, kFirstEdits, kCycle };
 torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced,
-                              const train::ClipPairs& batch, bool with_cycle) {
+                              const train::ClipPairs& batch, FlowTerms terms) {
     const auto self_exp = flow_grids(traced, kSelfExp);
     const auto self_pose = flow_grids(traced, kSelfPose);
     check(!self_exp.empty() && self_exp.size() == self_pose.size(), "train dpe",
@@ -326,28 +332,32 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
     const auto& pD = batch.driving_points;
     // The cycle's grids, gathered once (each lookup scans every traced tensor).
     std::map<int64_t, torch::Tensor> s1, s2, d1, d2;
-    if (with_cycle) {
+    if (terms != FlowTerms::kSelf) {
         s1 = flow_grids(traced, kS1);
-        s2 = flow_grids(traced, kS2);
         d1 = flow_grids(traced, kD1);
+    }
+    if (terms == FlowTerms::kCycle) {
+        s2 = flow_grids(traced, kS2);
         d2 = flow_grids(traced, kD2);
     }
     auto sum = torch::zeros({}, pS.options());
     for (const auto& [r, grid] : self_exp) {
         sum = sum + (follow_grid(grid, pS) - pS).abs().mean() +
               (follow_grid(self_pose.at(r), pS) - pS).abs().mean();
-        if (with_cycle) {
-            const auto& s1_at = s1.at(r);
-            const auto& d1_at = d1.at(r);
+        if (terms == FlowTerms::kSelf)
+            continue;
+        const auto& s1_at = s1.at(r);
+        const auto& d1_at = d1.at(r);
+        sum = sum + (follow_grid(s1_at, batch.source_edit_points) - pS).abs().mean() +
+              (follow_grid(d1_at, batch.driving_edit_points) - pD).abs().mean();
+        if (terms == FlowTerms::kCycle) {
             sum = sum +
                   (follow_grid(s1_at, follow_grid(s2.at(r), batch.source_cycle_points)) - pS)
                       .abs()
                       .mean() +
                   (follow_grid(d1_at, follow_grid(d2.at(r), batch.driving_cycle_points)) - pD)
                       .abs()
-                      .mean() +
-                  (follow_grid(s1_at, batch.source_edit_points) - pS).abs().mean() +
-                  (follow_grid(d1_at, batch.driving_edit_points) - pD).abs().mean();
+                      .mean();
         }
     }
     return sum / static_cast<double>(self_exp.size());
@@ -485,6 +495,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_logits = given.lambda_logits;
             o.logit_margin = given.logit_margin;
             o.warmup_steps = given.warmup_steps;
+            o.flow_phase_steps = given.flow_phase_steps;
             o.adam_beta1 = given.adam_beta1;
             o.lambda_flow_points = given.lambda_flow_points;
             o.lambda_rendered = given.lambda_rendered;
@@ -623,26 +634,29 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         // for the backward pass anyway) to reach the flow and mask logits, logged and penalised,
         // and the flow grids; the renders below come in the order of enum Render.
         std::map<std::string, torch::Tensor> traced;
-        int render_count = 0;
-        const auto trace = [&] { return Trace(&traced, std::to_string(render_count++) + "/"); };
-        const auto e = [&](const SourceCode& c, const torch::Tensor& d) {
-            return g->render(c, d, Stage::kExpression, trace());
+        const auto trace = [&](Render render) {
+            return Trace(&traced, std::to_string(static_cast<int>(render)) + "/");
         };
-        const auto p = [&](const SourceCode& c, const torch::Tensor& d) {
-            return g->render(c, d, Stage::kPose, trace());
+        const auto e = [&](const SourceCode& c, const torch::Tensor& d, Render render) {
+            return g->render(c, d, Stage::kExpression, trace(render));
+        };
+        const auto p = [&](const SourceCode& c, const torch::Tensor& d, Render render) {
+            return g->render(c, d, Stage::kPose, trace(render));
         };
         const auto cS = g->encode(S);
         const auto alpha_S = g->alpha(cS.wa);
         const auto dS = g->directions(alpha_S);
-        const auto eSS = e(cS, dS);  // self-reconstructions
-        const auto pSS = p(cS, dS);
+        const auto eSS = e(cS, dS, kSelfExp);  // self-reconstructions
+        const auto pSS = p(cS, dS, kSelfPose);
+        const auto self_l1 = (eSS - S).abs().mean() + (pSS - S).abs().mean();
         const bool warmup = stage == 1 && step < o.warmup_steps;
-        const bool adversarial = o.lambda_adversarial > 0 && !warmup;
+        const bool flow_phase = stage == 1 && !warmup && step < o.warmup_steps + o.flow_phase_steps;
+        const bool adversarial = o.lambda_adversarial > 0 && !warmup && !flow_phase;
         torch::Tensor rec, per, exp, adv, cycle_l1, edit_l1, motion_code, S2, D2;
         if (warmup) {
             // Only the self-reconstructions: the encoder-to-image path learns to give the
             // source back before the cycle asks it to move anything.
-            rec = (eSS - S).abs().mean() + (pSS - S).abs().mean();
+            rec = self_l1;
             per = features.perceptual_sum({{eSS, S}, {pSS, S}});
             exp = torch::zeros({}, S.options());
             cycle_l1 = torch::full({}, std::numeric_limits<double>::quiet_NaN(), S.options());
@@ -657,38 +671,46 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             const auto same = batch.same_identity.nonzero().flatten();
             motion_code =
                 motion_code_loss(readout, alpha_S, alpha_D, batch, same, o.lambda_motion_code > 0);
-            const auto S1 = e(cS, dD);  // S'  = e(S, D)
-            S2 = p(g->encode(S1), dD);  // S'' = p(S', D)
-            const auto D1 = p(cD, dS);  // D'  = p(D, S)
-            D2 = e(g->encode(D1), dS);  // D'' = e(D', S)
-            // The cycle's targets: D and S within a clip, rendered across identities.
-            const auto& target_S2 = batch.source_cycle;
-            const auto& target_D2 = batch.driving_cycle;
-            cycle_l1 = (S2 - target_S2).abs().mean();
-            const bool all_same = same.numel() == S.size(0);
-            const auto S1_same = all_same ? S1 : S1.index_select(0, same);
-            const auto D1_same = all_same ? D1 : D1.index_select(0, same);
-            const auto consistency =
-                same.numel() > 0 ? (S1_same - D1_same).abs().mean() : torch::zeros({}, S.options());
-            rec = cycle_l1 + (D2 - target_D2).abs().mean() + consistency;
-            if (o.lambda_self_reconstruction > 0)
-                rec = rec + o.lambda_self_reconstruction *
-                                ((eSS - S).abs().mean() + (pSS - S).abs().mean());
-            // Batched: the real frames' features are computed once, without autograd.
-            if (all_same) {
-                per = features.perceptual_sum(
-                    {{S2, target_S2}, {D2, target_D2}, {S1, D1}, {eSS, S}, {pSS, S}});
-            } else {
-                // The batched sum takes pairs of one batch size: the within-clip pair apart.
-                per =
-                    features.perceptual_sum({{S2, target_S2}, {D2, target_D2}, {eSS, S}, {pSS, S}});
-                if (same.numel() > 0)
-                    per = per + features.perceptual_sum({{S1_same, D1_same}});
-            }
-            exp = features.expression_sum({{S1, D}, {D1, D}});
+            const auto S1 = e(cS, dD, kS1);  // S'  = e(S, D)
+            const auto D1 = p(cD, dS, kD1);  // D'  = p(D, S)
             // The rendered truth of S' and D' (ours): logged always, a loss with its weight.
             edit_l1 = 0.5 * ((S1 - batch.source_edit).abs().mean() +
                              (D1 - batch.driving_edit).abs().mean());
+            if (flow_phase) {
+                // Only the motion: the flow-point loss below holds the flows; the L1 terms keep
+                // the image from drifting while nothing else looks at it.
+                rec = o.lambda_self_reconstruction * self_l1;
+                per = torch::zeros({}, S.options());
+                exp = per;
+                cycle_l1 = torch::full({}, std::numeric_limits<double>::quiet_NaN(), S.options());
+            } else {
+                S2 = p(g->encode(S1), dD, kS2);  // S'' = p(S', D)
+                D2 = e(g->encode(D1), dS, kD2);  // D'' = e(D', S)
+                // The cycle's targets: D and S within a clip, rendered across identities.
+                const auto& target_S2 = batch.source_cycle;
+                const auto& target_D2 = batch.driving_cycle;
+                cycle_l1 = (S2 - target_S2).abs().mean();
+                const bool all_same = same.numel() == S.size(0);
+                const auto S1_same = all_same ? S1 : S1.index_select(0, same);
+                const auto D1_same = all_same ? D1 : D1.index_select(0, same);
+                const auto consistency = same.numel() > 0 ? (S1_same - D1_same).abs().mean()
+                                                          : torch::zeros({}, S.options());
+                rec = cycle_l1 + (D2 - target_D2).abs().mean() + consistency;
+                if (o.lambda_self_reconstruction > 0)
+                    rec = rec + o.lambda_self_reconstruction * self_l1;
+                // Batched: the real frames' features are computed once, without autograd.
+                if (all_same) {
+                    per = features.perceptual_sum(
+                        {{S2, target_S2}, {D2, target_D2}, {S1, D1}, {eSS, S}, {pSS, S}});
+                } else {
+                    // The batched sum takes pairs of one batch size: the within-clip pair apart.
+                    per = features.perceptual_sum(
+                        {{S2, target_S2}, {D2, target_D2}, {eSS, S}, {pSS, S}});
+                    if (same.numel() > 0)
+                        per = per + features.perceptual_sum({{S1_same, D1_same}});
+                }
+                exp = features.expression_sum({{S1, D}, {D1, D}});
+            }
             if (o.lambda_rendered > 0)
                 rec = rec + (2.0 * o.lambda_rendered) * edit_l1;
         }
@@ -702,7 +724,10 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         if (o.lambda_logits > 0)
             total = total + o.lambda_logits * logit_penalty(logits, o.logit_margin);
         // Logged whatever its weight: how far the flows are from the true motion.
-        const auto flow_points = flow_point_loss(traced, batch, !warmup);
+        const auto flow_points = flow_point_loss(traced, batch,
+                                                 warmup       ? FlowTerms::kSelf
+                                                 : flow_phase ? FlowTerms::kFirstEdits
+                                                              : FlowTerms::kCycle);
         if (o.lambda_flow_points > 0)
             total = total + o.lambda_flow_points * flow_points;
         if (o.lambda_motion_code > 0 && std::isfinite(motion_code.item<double>()))

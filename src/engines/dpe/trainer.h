@@ -26,7 +26,8 @@
 //         + lambda_motion_code |R (alpha_D - alpha_S) - (p_D - p_S)|_1  (ours, off; R the ridge
 //                                   fit of the recent pairs' codes to their 468 points p)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
-// An optional warm-up (ours) fits only the self-reconstructions first. Two stages: joint
+// An optional warm-up (ours) fits only the self-reconstructions first, and an optional flow phase
+// (ours) then fits only the first edits' flows to the true motion. Two stages: joint
 // training of everything, then a refinement of the expression generator in
 // which only the motion MLPs, the direction basis and the expression generator learn.
 // The generator's exponential moving average is what samples and the exported model use.
@@ -125,6 +126,14 @@ struct DpeTrainOptions {
     // generator gives back a blur of the source, worse than leaving it unchanged, and the cycle
     // cannot reward moving the face before the image path works (docs/training.md). 0 = off.
     int64_t warmup_steps = 0;
+    // After the warm-up, this many steps of stage 1 fit only the motion (ours): the first edits
+    // S' = e(S, D) and D' = p(D, S) are rendered, their flows and the self-reconstructions' are
+    // held to the true motion of the face's 468 points (--lambda-flow-points, which must be > 0),
+    // and only cheap L1 terms keep the image (the self-reconstructions, and the rendered truth of
+    // S' and D' with --lambda-rendered). No second half of the cycle, no perceptual, expression
+    // or GAN term: about half of a full step's work, all of it on the flows, which on the full
+    // stream stayed close to zero flows (docs/training.md). 0 = off.
+    int64_t flow_phase_steps = 0;
     // A fresh generator starts as the copy of its source (start_as_copy below) instead of a
     // random image path. Ignored when resuming or with --init.
     bool start_as_copy = false;
