@@ -139,7 +139,9 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--lambda-motion-code", o.train.lambda_motion_code,
                     "Weight of a loss asking the best linear read-out of the motion code's change\n"
                     "to give the change of the face's points between two frames of a clip (ours;\n"
-                    "0: off; the read-out's held-out error is logged as motion_code either way)")
+                    "0: off; the read-out's held-out error is logged as motion_code either way).\n"
+                    "At 30 from the first step of a run from the shipped model, the generators\n"
+                    "stopped moving the face within 500 steps (docs/training.md)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
