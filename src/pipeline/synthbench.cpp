@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -11,9 +12,11 @@
 #include "face/face_fit.h"
 #include "face/face_model.h"
 #include "media/image.h"
+#include "media/motion_file.h"
 #include "pipeline/evaluation.h"
 #include "pipeline/landmark_warp.h"
 #include "pipeline/synthbench_dpe.h"
+#include "synth/dataset.h"
 
 namespace avatar::pipeline {
 namespace {
@@ -22,15 +25,76 @@ namespace fs = std::filesystem;
 // In the order: self-reenactment, cross-identity, expression only, pose only.
 const std::vector<std::string> kTasks = {"self_reenact", "reenact", "expression_only", "pose_only"};
 
-torch::Tensor points_of(const nlohmann::json& row, const std::string& subject) {
-    const auto values = row.get<std::vector<double>>();
+std::vector<double> row_values(const nlohmann::json& row, const std::string& subject) {
+    auto values = row.get<std::vector<double>>();
     check(static_cast<int64_t>(values.size()) == face::face_layout_size(), subject,
           "a row must have " + std::to_string(face::face_layout_size()) + " numbers");
+    return values;
+}
+
+torch::Tensor points_of(const std::vector<double>& values) {
     const auto c = face::unpack_face_coefficients(torch::tensor(values, torch::kFloat64));
     return face::project_face(c.pose.unsqueeze(0), c.identity, c.expression.unsqueeze(0))[0];
 }
 
+// The first row of each identity's video (the reference frame of relative motion, as the dpe
+// method takes it), read from its motion file once.
+class ReferenceRows {
+public:
+    explicit ReferenceRows(const fs::path& root) : root_(root) {}
+    const std::vector<double>& of(int64_t identity) {
+        const auto known = rows_.find(identity);
+        if (known != rows_.end())
+            return known->second;
+        if (!dataset_)
+            dataset_.emplace(root_);
+        check(identity >= 0 && identity < dataset_->size(), (root_ / "synth.json").string(),
+              "has no identity " + std::to_string(identity));
+        const auto motion = dataset_->motion(identity);
+        const auto channel = motion.channels.find(media::channel::kCoefficients);
+        check(channel != motion.channels.end() && channel->second.dim() == 2 &&
+                  channel->second.size(0) > 0 &&
+                  channel->second.size(1) == face::face_layout_size(),
+              (root_ / "synth.json").string(),
+              "identity " + std::to_string(identity) +
+                  "'s motion file has no avatar-face-v1 coefficients");
+        const auto first = channel->second[0].to(torch::kFloat64).contiguous();
+        std::vector<double> row(first.data_ptr<double>(), first.data_ptr<double>() + first.numel());
+        return rows_.emplace(identity, std::move(row)).first->second;
+    }
+
+private:
+    fs::path root_;
+    std::optional<synth::SyntheticDataset> dataset_;  // opened on first use
+    std::map<int64_t, std::vector<double>> rows_;
+};
+
 }  // namespace
+
+std::vector<double> synthbench_relative_row(const std::string& task,
+                                            const std::vector<double>& source,
+                                            const std::vector<double>& driving,
+                                            const std::vector<double>& reference) {
+    const auto width = static_cast<size_t>(face::face_layout_size());
+    check(source.size() == width && driving.size() == width && reference.size() == width,
+          "synthbench_relative_row", "rows must have " + std::to_string(width) + " numbers");
+    std::vector<double> row = source;
+    const bool pose = task != "expression_only", expression = task != "pose_only";
+    if (pose) {
+        const double scale = source[6] / reference[6];
+        for (int c = 0; c < 3; ++c)
+            row[c] = source[c] + (driving[c] - reference[c]);
+        for (int c = 3; c < 6; ++c)
+            row[c] = source[c] + (driving[c] - reference[c]) * scale;
+        row[6] = source[6] * driving[6] / reference[6];
+    }
+    if (expression) {
+        const size_t first = face::kPoseSize + face::face_model().identity_count();
+        for (size_t c = first; c < row.size(); ++c)
+            row[c] = source[c] + (driving[c] - reference[c]);
+    }
+    return row;
+}
 
 SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& options) {
     const fs::path pairs_dir = fs::exists(dir / "pairs" / "pairs.json") ? dir / "pairs" : dir;
@@ -49,8 +113,9 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
               manifest.contains("pairs"),
           index.string(), "not a synthbench pairs file (layout avatar-face-v1 with a pairs list)");
     for (const auto& m : options.methods)
-        check(m == "source" || m == "warp" || m == "dpe" || m == "ceiling", "--methods",
-              "unknown method '" + m + "' (source, warp, dpe, ceiling)");
+        check(m == "source" || m == "warp" || m == "warp-relative" || m == "dpe" || m == "ceiling",
+              "--methods",
+              "unknown method '" + m + "' (source, warp, warp-relative, dpe, ceiling)");
     check(options.ceiling_size >= 16 && options.ceiling_size <= 1024, "--ceiling-size",
           "must be between 16 and 1024");
     const bool run_dpe =
@@ -78,6 +143,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         if (present)
             tasks.push_back(task);
     }
+    ReferenceRows references(pairs_dir.parent_path());
     std::optional<SynthbenchDpe> dpe;
     if (run_dpe)
         // The data set's root holds the drivers' videos (the reference frames of relative mode).
@@ -95,7 +161,8 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         const fs::path folder = pairs_dir / pair.at("folder").get<std::string>();
         const auto source = media::read_image(folder / "source.png");
         const auto& rows = pair.at("rows");
-        const auto source_points = points_of(rows.at("source"), (folder / "source").string());
+        const auto source_points =
+            points_of(row_values(rows.at("source"), (folder / "source").string()));
         // One scorer per pair: the source is analysed once for every task and method, each
         // task's truth once for every method.
         FrameScorer scorer(options.metrics);
@@ -108,12 +175,20 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
             const fs::path truth_path = folder / (task + ".png");
             const auto truth = media::read_image(truth_path);
             scorer.set_ground_truth(truth);
-            const auto target_points = points_of(rows.at(task), folder.string());
+            const auto target_points = points_of(row_values(rows.at(task), folder.string()));
             for (size_t m = 0; m < nm; ++m) {
                 const auto& method = options.methods[m];
                 torch::Tensor prediction = source;
                 if (method == "warp") {
                     prediction = piecewise_affine_warp(source, source_points, target_points,
+                                                       truth.size(0), truth.size(1));
+                } else if (method == "warp-relative") {
+                    const bool self = task == "self_reenact";
+                    const auto relative = synthbench_relative_row(
+                        task, row_values(rows.at("source"), folder.string()),
+                        row_values(rows.at(self ? task : "driving"), folder.string()),
+                        references.of(pair.at(self ? "identity_a" : "identity_b").get<int64_t>()));
+                    prediction = piecewise_affine_warp(source, source_points, points_of(relative),
                                                        truth.size(0), truth.size(1));
                 } else if (method == "ceiling") {
                     prediction = synthbench_ceiling(task, dpe_paste, source, source_points, truth,
@@ -126,7 +201,8 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                         driving = media::read_image(folder / "driving.png");
                     prediction = dpe->predict(
                         task, self ? truth : driving,
-                        self ? target_points : points_of(rows.at("driving"), folder.string()),
+                        self ? target_points
+                             : points_of(row_values(rows.at("driving"), folder.string())),
                         pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
                         self ? truth_path.string() : (folder / "driving.png").string());
                 }

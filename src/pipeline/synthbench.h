@@ -12,6 +12,9 @@
 //   warp    the landmark-driven piecewise-affine warp (pipeline/landmark_warp.h) from the source's
 //           468 points to the target's, both projected from the pairs' true coefficient rows (an
 //           oracle for where the landmarks go; the warp itself knows nothing of faces)
+//   warp-relative  the same warp onto the points of relative motion: the source's row plus the
+//           driver's change since its video's first frame (the reference of --dpe-motion
+//           relative). What a perfect relative-motion engine scores against these absolute truths
 //   dpe     a DPE generator (--dpe-weights, any size) on crops around the true points, the stage
 //           and paste-back per task (pipeline/synthbench_dpe.h)
 //   ceiling the true image through the dpe method's crop (at --ceiling-size) and paste-back:
@@ -31,11 +34,14 @@ struct SynthbenchOptions {
     std::vector<std::string> metrics = {"psnr",    "ssim", "face_psnr", "csim",
                                         "akd_iod", "aed",  "apd"};
     std::vector<std::string> methods = {"source", "warp"};
-    std::filesystem::path dpe_weights;    // needed by the dpe method
-    std::string dpe_motion = "relative";  // relative | absolute (pipeline/portrait_animation.h)
-    std::string dpe_paste = "auto";       // auto | replace | difference (PasteMode), also ceiling's
-    int ceiling_size = 64;                // the crop size of the ceiling method
-    int64_t max_pairs = 0;                // 0 = all
+    std::filesystem::path dpe_weights;  // needed by the dpe method
+    // absolute | relative (pipeline/portrait_animation.h). Absolute: the truths are absolute
+    // transfers, and a perfect relative-motion engine scores about what the unchanged source
+    // does (the warp-relative method).
+    std::string dpe_motion = "absolute";
+    std::string dpe_paste = "auto";  // auto | replace | difference (PasteMode), also ceiling's
+    int ceiling_size = 64;           // the crop size of the ceiling method
+    int64_t max_pairs = 0;           // 0 = all
     bool show_progress = true;
 };
 
@@ -53,6 +59,17 @@ struct SynthbenchReport {
     std::string to_markdown() const;
     nlohmann::json to_json() const;
 };
+
+// The row a perfect relative-motion engine renders (what `--dpe-motion relative` asks of a
+// generator), the target of the warp-relative method: the source's row plus the driver's change
+// since its reference frame, in the parts the task transfers (pose for pose_only, expression and
+// gaze for expression_only, both for reenact and self_reenact); always the source's identity.
+// Angles, expression and gaze add; the scale multiplies; the translation adds the driver's move
+// at the source's scale. Rows are avatar-face-v1 (face_layout_size() numbers).
+std::vector<double> synthbench_relative_row(const std::string& task,
+                                            const std::vector<double>& source,
+                                            const std::vector<double>& driving,
+                                            const std::vector<double>& reference);
 
 // dir: a data set folder with pairs/pairs.json (or the pairs folder itself). Throws avatar::Error
 // naming the missing file or the bad option.

@@ -16,6 +16,7 @@
 #include "face/face_model.h"
 #include "media/image.h"
 #include "nn/state_dict.h"
+#include "pipeline/synthbench.h"
 #include "pipeline/synthbench_dpe.h"
 #include "scratch_dir.h"
 
@@ -30,15 +31,17 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
     const auto made = run_cli("-q synth -o " + dir.string() +
                               " --identities 2 --frames 3 --size 96 --seed 5 --pairs 2");
     ASSERT_EQ(made.exit_status, 0) << made.output;
-    const auto r = run_cli("--json benchmark synthbench " + dir.string() + " --metrics psnr,ssim");
+    const auto r = run_cli("--json benchmark synthbench " + dir.string() +
+                           " --metrics psnr,ssim --methods source,warp,warp-relative");
     ASSERT_EQ(r.exit_status, 0) << r.output;
     const auto report = nlohmann::json::parse(r.output.substr(r.output.find('{')));
     const auto& rows = report.at("rows");
-    ASSERT_EQ(rows.size(), 8u);  // 2 methods x 4 tasks (self_reenact, reenact, exp, pose)
+    ASSERT_EQ(rows.size(), 12u);  // 3 methods x 4 tasks (self_reenact, reenact, exp, pose)
     double source_psnr = 0, warp_psnr = 0;
     for (const auto& row : rows) {
         EXPECT_EQ(row.at("pairs").get<int>(), 2);
-        if (row.at("task") == "reenact") {
+        EXPECT_TRUE(row.at("metrics").at("psnr").is_number()) << row.dump();
+        if (row.at("task") == "reenact" && row.at("method") != "warp-relative") {
             const double psnr = row.at("metrics").at("psnr").get<double>();
             (row.at("method") == "warp" ? warp_psnr : source_psnr) = psnr;
         }
@@ -53,6 +56,43 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
     const auto bad = run_cli("benchmark synthbench " + dir.string() + " --methods dpe");
     EXPECT_NE(bad.exit_status, 0);
     EXPECT_NE(bad.output.find("--dpe-weights"), std::string::npos) << bad.output;
+}
+
+// Relative motion as the warp-relative method renders it: the driver's change since its reference
+// lands on the source in the parts the task transfers, and nowhere else.
+TEST(SynthbenchRelativeRow, AddsTheDriversChangeToTheTransferredPartsOnly) {
+    const auto width = static_cast<size_t>(face::face_layout_size());
+    const auto first_motion = static_cast<size_t>(face::kPoseSize) +
+                              static_cast<size_t>(face::face_model().identity_count());
+    std::vector<double> source(width), driving(width), reference(width);
+    for (size_t c = 0; c < width; ++c) {
+        source[c] = 0.1 * static_cast<double>(c);
+        driving[c] = -0.3 + 0.02 * static_cast<double>(c);
+        reference[c] = 0.05 - 0.01 * static_cast<double>(c);
+    }
+    source[6] = 5.0;  // scales: pixels per cm
+    driving[6] = 6.0;
+    reference[6] = 4.0;
+    const auto both = pipeline::synthbench_relative_row("reenact", source, driving, reference);
+    const auto expression =
+        pipeline::synthbench_relative_row("expression_only", source, driving, reference);
+    const auto pose = pipeline::synthbench_relative_row("pose_only", source, driving, reference);
+    for (size_t c = 0; c < width; ++c) {
+        const bool is_pose = c < static_cast<size_t>(face::kPoseSize);
+        const bool is_motion = c >= first_motion;
+        double moved = source[c] + (driving[c] - reference[c]);  // angles, expression, gaze
+        if (c >= 3 && c < 6)
+            moved = source[c] + (driving[c] - reference[c]) * source[6] / reference[6];
+        if (c == 6)
+            moved = 5.0 * 6.0 / 4.0;
+        EXPECT_DOUBLE_EQ(both[c], is_pose || is_motion ? moved : source[c]) << c;
+        EXPECT_DOUBLE_EQ(expression[c], is_motion ? moved : source[c]) << c;
+        EXPECT_DOUBLE_EQ(pose[c], is_pose ? moved : source[c]) << c;
+    }
+    // A driver that has not moved since its reference leaves the source as it is.
+    EXPECT_EQ(pipeline::synthbench_relative_row("reenact", source, reference, reference), source);
+    EXPECT_THROW(pipeline::synthbench_relative_row("reenact", source, {1.0}, reference),
+                 avatar::Error);
 }
 
 // A DPE generator small enough to run in a test, at 32x32, saved as a checkpoint.

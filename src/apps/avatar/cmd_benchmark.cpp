@@ -16,7 +16,7 @@ struct SynthbenchCliOptions {
     std::string methods;
     std::string output;
     std::string dpe_weights;
-    std::string dpe_motion = "relative";
+    std::string dpe_motion = "absolute";
     std::string dpe_paste = "auto";
     int64_t max_pairs = 0;
     int ceiling_size = 64;
@@ -67,14 +67,17 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "Comma-separated metrics of `avatar eval --list` (default "
                     "psnr,ssim,face_psnr,csim,akd_iod,aed,apd)");
     cmd->add_option("--methods", options->methods,
-                    "Comma-separated methods: source, warp, dpe, ceiling (default source,warp, "
-                    "plus dpe when --dpe-weights is given)");
+                    "Comma-separated methods: source, warp, warp-relative, dpe, ceiling (default "
+                    "source,warp, plus dpe when --dpe-weights is given). warp-relative: the warp "
+                    "onto the points of relative motion (the source plus the driver's change "
+                    "since its first video frame), what a perfect relative-motion engine scores");
     cmd->add_option("--dpe-weights", options->dpe_weights,
                     "DPE generator weights for the dpe method (.safetensors in the official "
                     "layout, any size: the crops are made at the weights' size)");
     cmd->add_option("--dpe-motion", options->dpe_motion,
-                    "DPE motion: relative (the source's own motion plus the driving change since "
-                    "the driver's first video frame) or absolute (the driving frame's motion)")
+                    "DPE motion: absolute (the driving frame's motion; the truths are absolute "
+                    "transfers) or relative (the source's own motion plus the driving change "
+                    "since the driver's first video frame; warp-relative shows its limit here)")
         ->capture_default_str();
     cmd->add_option("--dpe-paste", options->dpe_paste,
                     "How the dpe and ceiling methods paste back: replace (the rendered pixels), "
