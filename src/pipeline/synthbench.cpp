@@ -161,8 +161,11 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         const fs::path folder = pairs_dir / pair.at("folder").get<std::string>();
         const auto source = media::read_image(folder / "source.png");
         const auto& rows = pair.at("rows");
-        const auto source_points =
-            points_of(row_values(rows.at("source"), (folder / "source").string()));
+        // The rows of A at i and B at j, parsed once per pair for every task and method.
+        const auto source_row = row_values(rows.at("source"), (folder / "source").string());
+        const auto driving_row = row_values(rows.at("driving"), (folder / "driving").string());
+        const auto source_points = points_of(source_row);
+        const auto driving_points = points_of(driving_row);
         // One scorer per pair: the source is analysed once for every task and method, each
         // task's truth once for every method.
         FrameScorer scorer(options.metrics);
@@ -175,7 +178,8 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
             const fs::path truth_path = folder / (task + ".png");
             const auto truth = media::read_image(truth_path);
             scorer.set_ground_truth(truth);
-            const auto target_points = points_of(row_values(rows.at(task), folder.string()));
+            const auto target_row = row_values(rows.at(task), (folder / task).string());
+            const auto target_points = points_of(target_row);
             for (size_t m = 0; m < nm; ++m) {
                 const auto& method = options.methods[m];
                 torch::Tensor prediction = source;
@@ -185,8 +189,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                 } else if (method == "warp-relative") {
                     const bool self = task == "self_reenact";
                     const auto relative = synthbench_relative_row(
-                        task, row_values(rows.at("source"), folder.string()),
-                        row_values(rows.at(self ? task : "driving"), folder.string()),
+                        task, source_row, self ? target_row : driving_row,
                         references.of(pair.at(self ? "identity_a" : "identity_b").get<int64_t>()));
                     prediction = piecewise_affine_warp(source, source_points, points_of(relative),
                                                        truth.size(0), truth.size(1));
@@ -200,9 +203,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                     if (!self && !driving.defined())
                         driving = media::read_image(folder / "driving.png");
                     prediction = dpe->predict(
-                        task, self ? truth : driving,
-                        self ? target_points
-                             : points_of(row_values(rows.at("driving"), folder.string())),
+                        task, self ? truth : driving, self ? target_points : driving_points,
                         pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
                         self ? truth_path.string() : (folder / "driving.png").string());
                 }

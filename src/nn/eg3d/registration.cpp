@@ -136,32 +136,25 @@ std::vector<OutputCheck> run_decoder(const ReferenceFixture& fixture, const json
 }
 
 // Our fine pass evaluated at the reference's fine depths (our rays, planes, decoder and coarse
-// pass): sigma_fine [B, M*Di, 1] and the merged, depth-sorted all_colors and all_densities, as
-// the renderer traces them.
+// samples): sigma_fine in the trace's flat [B, M*Di, 1] layout and the merged, depth-sorted
+// all_colors and all_densities.
 std::map<std::string, torch::Tensor> fine_pass_at(CaseChecker& io, TriPlaneGenerator& generator,
                                                   const PlaneRendering& rendering) {
     const auto depths_fine = io.reference("render/depths_fine");
-    const auto& origins = rendering.trace.at("ray_origins");
-    const auto& directions = rendering.trace.at("ray_directions");
-    const int64_t batch = depths_fine.size(0), rays = depths_fine.size(1);
-    const auto coordinates =
-        (origins.unsqueeze(-2) + depths_fine * directions.unsqueeze(-2)).reshape({batch, -1, 3});
-    const auto out = generator->decoder->forward(sample_from_planes(
-        io.reference("e2e/planes"), coordinates, generator->config().rendering.box_warp));
-    const auto& depths_coarse = rendering.trace.at("depths_coarse");
-    const int64_t coarse = depths_coarse.size(2), channels = out.rgb.size(-1);
-    const auto all_depths = torch::cat({depths_coarse, depths_fine}, -2);
-    const auto order = std::get<1>(torch::sort(all_depths, -2));
-    const auto merge = [&](const torch::Tensor& coarse_values, const torch::Tensor& fine_values,
-                           int64_t width) {
-        const auto merged = torch::cat({coarse_values.reshape({batch, rays, coarse, width}),
-                                        fine_values.reshape({batch, rays, -1, width})},
-                                       -2);
-        return torch::gather(merged, -2, order.expand({-1, -1, -1, width}));
-    };
-    return {{"sigma_fine", out.sigma},
-            {"all_colors", merge(rendering.trace.at("colors_coarse"), out.rgb, channels)},
-            {"all_densities", merge(rendering.trace.at("sigma_coarse"), out.sigma, 1)}};
+    const auto& trace = rendering.trace;
+    const auto& depths_coarse = trace.at("depths_coarse");
+    const auto fine = decode_samples(io.reference("e2e/planes"), generator->decoder,
+                                     trace.at("ray_origins"), trace.at("ray_directions"),
+                                     depths_fine, generator->config().rendering.box_warp);
+    // The trace holds the coarse samples flat, [B, M*D, C], as the fixture stores them.
+    const auto& colors_coarse = trace.at("colors_coarse");
+    const RaySamples coarse{colors_coarse.reshape({depths_coarse.size(0), depths_coarse.size(1),
+                                                   depths_coarse.size(2), colors_coarse.size(-1)}),
+                            trace.at("sigma_coarse").reshape_as(depths_coarse)};
+    const auto all = merge_samples(depths_coarse, coarse, depths_fine, fine);
+    return {{"sigma_fine", fine.sigma.reshape({depths_fine.size(0), -1, 1})},
+            {"all_colors", all.colors},
+            {"all_densities", all.densities}};
 }
 
 std::vector<OutputCheck> run_render_from_planes(const ReferenceFixture& fixture, const json& spec) {

@@ -282,6 +282,29 @@ torch::Tensor sample_importance(const torch::Tensor& depths, const torch::Tensor
     return sample_pdf(midpoints, inner, u).reshape({batch, rays, u.size(1), 1});
 }
 
+RaySamples decode_samples(const torch::Tensor& planes, OSGDecoder& decoder,
+                          const torch::Tensor& ray_origins, const torch::Tensor& ray_directions,
+                          const torch::Tensor& depths, double box_warp) {
+    const int64_t batch = depths.size(0), rays = depths.size(1), samples = depths.size(2);
+    const auto coordinates =
+        (ray_origins.unsqueeze(-2) + depths * ray_directions.unsqueeze(-2)).reshape({batch, -1, 3});
+    const auto out = decoder->forward(sample_from_planes(planes, coordinates, box_warp));
+    return {out.rgb.reshape({batch, rays, samples, out.rgb.size(-1)}),
+            out.sigma.reshape({batch, rays, samples, 1})};
+}
+
+MergedSamples merge_samples(const torch::Tensor& depths_coarse, const RaySamples& coarse,
+                            const torch::Tensor& depths_fine, const RaySamples& fine) {
+    // torch.sort is not stable; ties are practically impossible.
+    const auto depths = torch::cat({depths_coarse, depths_fine}, -2);
+    const auto order = std::get<1>(torch::sort(depths, -2));
+    const auto sorted = [&](const torch::Tensor& a, const torch::Tensor& b) {
+        return torch::gather(torch::cat({a, b}, -2), -2, order.expand({-1, -1, -1, a.size(-1)}));
+    };
+    return {torch::gather(depths, -2, order), sorted(coarse.colors, fine.colors),
+            sorted(coarse.sigma, fine.sigma)};
+}
+
 RenderOutput render_rays(const torch::Tensor& planes, OSGDecoder& decoder,
                          const torch::Tensor& ray_origins, const torch::Tensor& ray_directions,
                          const RenderingOptions& options, const RenderNoise& noise,
@@ -297,48 +320,34 @@ RenderOutput render_rays(const torch::Tensor& planes, OSGDecoder& decoder,
             result.trace[key] = t;
     };
     // The decoder gives features and density together; split them as the official run_model.
-    auto decode = [&](const torch::Tensor& depths, torch::Tensor& colors, torch::Tensor& sigma,
-                      const std::string& name) {
-        const int64_t samples = depths.size(2);
-        const auto coordinates = (ray_origins.unsqueeze(-2) + depths * ray_directions.unsqueeze(-2))
-                                     .reshape({batch, -1, 3});
-        const auto out =
-            decoder->forward(sample_from_planes(planes, coordinates, options.box_warp));
-        record("colors_" + name, out.rgb);
-        record("sigma_" + name, out.sigma);
-        colors = out.rgb.reshape({batch, rays, samples, out.rgb.size(-1)});
-        sigma = out.sigma.reshape({batch, rays, samples, 1});
+    // The trace keeps the decoder's flat [B, M*S, C] layout, as the fixture stores it.
+    auto decode = [&](const torch::Tensor& depths, const std::string& name) {
+        auto samples =
+            decode_samples(planes, decoder, ray_origins, ray_directions, depths, options.box_warp);
+        record("colors_" + name, samples.colors.reshape({batch, -1, samples.colors.size(-1)}));
+        record("sigma_" + name, samples.sigma.reshape({batch, -1, 1}));
+        return samples;
     };
 
     const auto depths_coarse = stratified_depths(noise.jitter, options);
     record("depths_coarse", depths_coarse);
-    torch::Tensor colors_coarse, sigma_coarse;
-    decode(depths_coarse, colors_coarse, sigma_coarse, "coarse");
+    const auto coarse = decode(depths_coarse, "coarse");
 
     MarchOutput final_march;
     if (options.depth_resolution_importance > 0) {
-        const auto weights_coarse = ray_march(colors_coarse, sigma_coarse, depths_coarse).weights;
+        const auto weights_coarse = ray_march(coarse.colors, coarse.sigma, depths_coarse).weights;
         record("weights_coarse", weights_coarse);
         check(noise.u.defined(), "render_rays", "importance sampling needs u [B * M, Di]");
         const auto depths_fine = sample_importance(depths_coarse, weights_coarse, noise.u);
         record("depths_fine", depths_fine);
-        torch::Tensor colors_fine, sigma_fine;
-        decode(depths_fine, colors_fine, sigma_fine, "fine");
-
-        // Merge and sort by depth (torch.sort is not stable; ties are practically impossible).
-        auto all_depths = torch::cat({depths_coarse, depths_fine}, -2);
-        auto all_colors = torch::cat({colors_coarse, colors_fine}, -2);
-        auto all_densities = torch::cat({sigma_coarse, sigma_fine}, -2);
-        const auto order = std::get<1>(torch::sort(all_depths, -2));
-        all_depths = torch::gather(all_depths, -2, order);
-        all_colors = torch::gather(all_colors, -2, order.expand({-1, -1, -1, all_colors.size(-1)}));
-        all_densities = torch::gather(all_densities, -2, order.expand({-1, -1, -1, 1}));
-        record("all_depths", all_depths);
-        record("all_colors", all_colors);
-        record("all_densities", all_densities);
-        final_march = ray_march(all_colors, all_densities, all_depths);
+        const auto fine = decode(depths_fine, "fine");
+        const auto all = merge_samples(depths_coarse, coarse, depths_fine, fine);
+        record("all_depths", all.depths);
+        record("all_colors", all.colors);
+        record("all_densities", all.densities);
+        final_march = ray_march(all.colors, all.densities, all.depths);
     } else {
-        final_march = ray_march(colors_coarse, sigma_coarse, depths_coarse);
+        final_march = ray_march(coarse.colors, coarse.sigma, depths_coarse);
     }
     record("rgb_final", final_march.rgb);
     record("depth_final", final_march.depth);

@@ -113,6 +113,23 @@ torch::Tensor sample_importance(const torch::Tensor& depths, const torch::Tensor
 torch::Tensor sample_pdf(const torch::Tensor& bins, const torch::Tensor& weights,
                          const torch::Tensor& u, double eps = 1e-5);
 
+// The decoder at depths [B, M, S, 1] along rays [B, M, 3] through planes [B, 3, C, H, W]
+// (run_model): colours [B, M, S, C] and raw densities [B, M, S, 1].
+struct RaySamples {
+    torch::Tensor colors, sigma;
+};
+RaySamples decode_samples(const torch::Tensor& planes, OSGDecoder& decoder,
+                          const torch::Tensor& ray_origins, const torch::Tensor& ray_directions,
+                          const torch::Tensor& depths, double box_warp);
+
+// The coarse and fine samples of each ray in one list sorted by depth, as the importance
+// renderer marches them: depths [B, M, D + Di, 1], colours [B, M, D + Di, C], densities.
+struct MergedSamples {
+    torch::Tensor depths, colors, densities;
+};
+MergedSamples merge_samples(const torch::Tensor& depths_coarse, const RaySamples& coarse,
+                            const torch::Tensor& depths_fine, const RaySamples& fine);
+
 struct RenderOutput {
     torch::Tensor rgb;          // [B, M, C] composite features (2 * f - 1)
     torch::Tensor depth;        // [B, M, 1]
