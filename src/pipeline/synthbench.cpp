@@ -69,6 +69,27 @@ private:
     std::map<int64_t, std::vector<double>> rows_;
 };
 
+// Which pairs were scored: the set's name and pair rule from its synth.json (a pairs folder on
+// its own, without the manifest, is named by its path). The rule changes what the truths mean
+// (docs/synthetic-world.md), so a table must say which it is.
+std::string describe_pair_set(const fs::path& root) {
+    const fs::path path = root / "synth.json";
+    std::ifstream in(path);
+    if (!in.good())
+        return "pairs: " + root.string() + " (no synth.json: pair rule unknown)";
+    nlohmann::json manifest;
+    try {
+        in >> manifest;
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(path.string(), std::string("not valid JSON: ") + e.what());
+    }
+    const std::string name = manifest.value("name", std::string());
+    // Sets written before revision 3 have no pair_rule: they used rule 1.
+    const int rule = manifest.value("pair_rule", 1);
+    return "pairs: " + (name.empty() ? root.string() : name) + ", pair rule " +
+           std::to_string(rule);
+}
+
 }  // namespace
 
 std::vector<double> synthbench_relative_row(const std::string& task,
@@ -102,7 +123,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     std::ifstream in(index);
     check(in.good(), index.string(),
           "not found (make the pairs with: avatar synth -o DIR --pairs N, or --preset "
-          "synthbench-v1)");
+          "synthbench-v2)");
     nlohmann::json manifest;
     try {
         in >> manifest;
@@ -126,6 +147,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
           "'" + options.dpe_motion + "' is not one of relative, absolute");
     const auto dpe_motion = parse_motion_mode(options.dpe_motion);
     const auto dpe_paste = parse_paste_mode(options.dpe_paste);
+    const auto dpe_driver_crop = parse_driver_crop(options.dpe_driver_crop);
     const FrameScorer validated(options.metrics);  // throws for unknown metrics
 
     const auto& pairs = manifest.at("pairs");
@@ -147,7 +169,8 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     std::optional<SynthbenchDpe> dpe;
     if (run_dpe)
         // The data set's root holds the drivers' videos (the reference frames of relative mode).
-        dpe.emplace(options.dpe_weights, dpe_motion, dpe_paste, pairs_dir.parent_path());
+        dpe.emplace(options.dpe_weights, dpe_motion, dpe_paste, pairs_dir.parent_path(),
+                    dpe_driver_crop);
 
     // sums[method][task][metric], counts likewise
     const size_t nm = options.methods.size(), nt = tasks.size(), nk = options.metrics.size();
@@ -226,11 +249,12 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     SynthbenchReport report;
     report.metrics = options.metrics;
     report.face_analyses = analyses;
+    report.notes.push_back(describe_pair_set(pairs_dir.parent_path()));
     if (dpe)
         report.notes.push_back("dpe: " + options.dpe_weights.string() + " (" +
                                std::to_string(dpe->size()) + "x" + std::to_string(dpe->size()) +
                                "), " + options.dpe_motion + " motion, " + options.dpe_paste +
-                               " paste");
+                               " paste, driver crop " + options.dpe_driver_crop);
     if (std::find(options.methods.begin(), options.methods.end(), "ceiling") !=
         options.methods.end())
         report.notes.push_back("ceiling: the truth through a " +

@@ -1,12 +1,15 @@
 #pragma once
 // `avatar benchmark synthbench`: scores methods on the benchmark pairs of the synthetic world
-// (`avatar synth --pairs` / `--preset synthbench-v1`, docs/synthetic-world.md), where the true
+// (`avatar synth --pairs` / `--preset synthbench-v2`, docs/synthetic-world.md), where the true
 // answer of each edit is known. Tasks, per pair (A = the source identity, B = the driver):
 //   self_reenact     A at another frame of its own motion (driven by that frame; pair sets
 //                    written before this task existed lack it and are scored without it)
 //   reenact          A with B's pose, expression and gaze   (cross-identity reenactment)
 //   expression_only  A's pose, B's expression and gaze
 //   pose_only        B's pose, A's expression and gaze
+// where B's pose is B's head rotation, A keeping its position and size in the frame (pair rule
+// 2, synthbench v2), or all of B's pose columns (rule 1, synthbench v1). The notes name the set
+// and its rule.
 // Methods:
 //   source  the unchanged source image
 //   warp    the landmark-driven piecewise-affine warp (pipeline/landmark_warp.h) from the source's
@@ -40,8 +43,9 @@ struct SynthbenchOptions {
     // does (the warp-relative method).
     std::string dpe_motion = "absolute";
     std::string dpe_paste = "auto";  // auto | replace | difference (PasteMode), also ceiling's
-    int ceiling_size = 64;           // the crop size of the ceiling method
-    int64_t max_pairs = 0;           // 0 = all
+    std::string dpe_driver_crop = "auto";  // auto | own | source (DriverCrop, synthbench_dpe.h)
+    int ceiling_size = 64;                 // the crop size of the ceiling method
+    int64_t max_pairs = 0;                 // 0 = all
     bool show_progress = true;
 };
 

@@ -51,12 +51,26 @@ dpe::Stage synthbench_dpe_stage(const std::string& task) {
     return dpe::Stage::kBoth;
 }
 
+DriverCrop parse_driver_crop(const std::string& name) {
+    if (name == "auto")
+        return DriverCrop::kAuto;
+    if (name == "own")
+        return DriverCrop::kOwn;
+    check(name == "source", "--dpe-driver-crop", "'" + name + "' is not one of auto, own, source");
+    return DriverCrop::kSource;
+}
+
 SynthbenchDpe::SynthbenchDpe(const fs::path& weights, MotionMode mode, PasteMode paste_mode,
-                             fs::path dataset_root)
+                             fs::path dataset_root, DriverCrop driver_crop)
     : weights_(weights),
       dataset_root_(std::move(dataset_root)),
       mode_(mode),
-      paste_mode_(paste_mode) {
+      paste_mode_(paste_mode),
+      driver_crop_(driver_crop) {
+    // Relative motion subtracts the driver's reference frame, cut with a crop of its own: the
+    // driving frame must be cut the same way, or the change includes the two crops' offset.
+    check(driver_crop_ != DriverCrop::kSource || mode_ == MotionMode::kAbsolute,
+          "--dpe-driver-crop", "source needs --dpe-motion absolute");
     check(fs::is_regular_file(weights_), weights_.string(), "not found (--dpe-weights)");
     generator_ = naming(weights_.string(), [&] {
         const auto file = SafetensorsFile::open(weights_);
@@ -132,8 +146,13 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
                                      const std::string& name) {
     check(source_.wa.defined(), "SynthbenchDpe", "no source (set_source)");
     const auto stage = synthbench_dpe_stage(task);
-    const auto d = naming(
-        name, [&] { return crop_motion(driving, face_crop(points_box(driving_points), size())); });
+    const bool source_crop = driver_crop_ == DriverCrop::kSource ||
+                             (driver_crop_ == DriverCrop::kAuto && task == "self_reenact" &&
+                              mode_ == MotionMode::kAbsolute);
+    const auto d = naming(name, [&] {
+        return crop_motion(
+            driving, source_crop ? source_crop_ : face_crop(points_box(driving_points), size()));
+    });
     const auto motion = mode_ == MotionMode::kAbsolute
                             ? d
                             : relative_motion(source_motion_, d, reference_motion(driver_identity));

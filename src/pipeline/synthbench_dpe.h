@@ -3,9 +3,13 @@
 // size run on the benchmark pairs the way `avatar animate` runs them (docs/animate.md), except
 // that the crops come from the true 468 points of each image rather than from the tracker, so the
 // benchmark scores the engine and not the face front end:
-//   crop    the source and the driving image cropped FOMM-style (face_crop, 1.7 x the extent of
-//           the points) at the weights' size, around their true points (projected from the
-//           pairs' coefficient rows, as the warp baseline's)
+//   crop    the source cropped FOMM-style (face_crop, 1.7 x the extent of the points) at the
+//           weights' size, around its true points (projected from the pairs' coefficient rows,
+//           as the warp baseline's); the driving image by DriverCrop: kOwn, a crop of its own
+//           made the same way, kSource, the source's crop (as the frames of one video share one
+//           crop in VoxCeleb and in our training clips, so the driver's position and size in the
+//           frame reach the engine), or kAuto (the default): the source's crop for
+//           self_reenact with absolute motion (two frames of one video), its own otherwise
 //   stage   expression_only -> exp, pose_only -> pose, reenact and self_reenact -> both
 //   motion  absolute: the driving image's own motion (the official demo). relative: the source's
 //           own motion plus the driving motion's change since the driver's reference frame,
@@ -49,13 +53,23 @@ torch::Tensor synthbench_ceiling(const std::string& task, PasteMode mode,
                                  const torch::Tensor& source, const torch::Tensor& source_points,
                                  const torch::Tensor& truth, int size);
 
+// How the dpe method crops the driving image (--dpe-driver-crop).
+enum class DriverCrop {
+    kAuto,    // kSource for self_reenact with absolute motion, else kOwn
+    kOwn,     // around the driver's own points: its head is centred and sized like the source's
+    kSource,  // with the source's crop: where the driver's head is in the frame is kept
+};
+DriverCrop parse_driver_crop(const std::string& name);  // "auto" | "own" | "source"; or Error
+
 class SynthbenchDpe {
 public:
     // weights: a DPE generator (.safetensors in the official layout, any size); dataset_root:
     // the data set folder (synth.json), read for the reference frames of relative motion.
     // Throws Error naming the weights file if it cannot be read or is not a DPE generator.
+    // kSource needs absolute motion (relative motion's reference frame has no source crop);
+    // throws Error otherwise.
     SynthbenchDpe(const std::filesystem::path& weights, MotionMode mode, PasteMode paste_mode,
-                  std::filesystem::path dataset_root);
+                  std::filesystem::path dataset_root, DriverCrop driver_crop = DriverCrop::kAuto);
 
     int size() const;
     MotionMode mode() const { return mode_; }
@@ -80,6 +94,7 @@ private:
     engines::dpe::Generator generator_{nullptr};
     MotionMode mode_;
     PasteMode paste_mode_;
+    DriverCrop driver_crop_;
     torch::Device device_{torch::kCPU};
     std::map<int, torch::Tensor> reconstructions_;  // stage -> the source rendered unedited
     torch::Tensor source_image_, source_points_, source_motion_;

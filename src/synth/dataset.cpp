@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -29,7 +30,7 @@ namespace fs = std::filesystem;
 // that such a reader can ignore raise `revision` (2: masks and labels of the pair images, photo
 // textures and backgrounds).
 constexpr int kDatasetVersion = 1;
-constexpr int kDatasetRevision = 2;
+constexpr int kDatasetRevision = 3;  // 3: pair_rule in the manifest
 
 void check_options(const DatasetOptions& o) {
     avatar::check(o.identities >= 1 && o.identities <= 100000, "--identities",
@@ -45,6 +46,8 @@ void check_options(const DatasetOptions& o) {
     avatar::check(o.crf >= 0 && o.crf <= 51, "--crf", "must be 0..51");
     avatar::check(o.pairs >= 0 && o.pairs <= 1000000, "--pairs", "must be >= 0");
     avatar::check(o.pairs == 0 || o.identities >= 2, "--pairs", "needs at least 2 identities");
+    avatar::check(o.pair_rule == 1 || o.pair_rule == 2, "pair_rule",
+                  "must be 1 or 2, got " + std::to_string(o.pair_rule));
 }
 
 const char* hair_style_name(HairStyle s) {
@@ -212,30 +215,41 @@ nlohmann::json write_pairs(const fs::path& folder, const std::vector<uint64_t>& 
     // other image and row of a seed exactly as it was.
     Random pick_self(o.seed ^ 0x5E1F0ULL);
     const int64_t n = static_cast<int64_t>(appearance_seeds.size());
+    // Row `frame` of identity `x`'s motion. Rule 1 generates a motion frame + 1 long and takes
+    // its last row; rule 2 takes the frame of the video (its motion generated once, cached).
+    std::map<int64_t, std::vector<float>> videos;
+    const auto row_of = [&](int64_t x, int64_t frame) {
+        const uint64_t seed = motion_seeds[static_cast<size_t>(x)];
+        if (o.pair_rule == 1) {
+            const auto rows = generate_motion(seed, frame + 1, motion_options);
+            return std::vector<float>(rows.end() - D, rows.end());
+        }
+        auto video = videos.find(x);
+        if (video == videos.end())
+            video = videos.emplace(x, generate_motion(seed, o.frames, motion_options)).first;
+        const auto first = video->second.begin() + frame * D;
+        return std::vector<float>(first, first + D);
+    };
+    // The pose columns a cross-identity truth takes from B: all 7 (rule 1), or the rotation only
+    // (rule 2; translation and scale stay A's).
+    const int64_t transferred_pose = o.pair_rule == 1 ? face::kPoseSize : 3;
     nlohmann::json list = nlohmann::json::array();
     RenderOutput out;
     for (int k = 0; k < o.pairs; ++k) {
         const int64_t a = pick.index(n);
         const int64_t b = (a + 1 + pick.index(n - 1)) % n;
         const int64_t i = pick.index(o.frames), j = pick.index(o.frames);
-        const auto rows_a =
-            generate_motion(motion_seeds[static_cast<size_t>(a)], i + 1, motion_options);
-        const auto rows_b =
-            generate_motion(motion_seeds[static_cast<size_t>(b)], j + 1, motion_options);
-        const std::vector<float> ra(rows_a.end() - D, rows_a.end()),
-            rb(rows_b.end() - D, rows_b.end());
+        const auto ra = row_of(a, i), rb = row_of(b, j);
         // Self-reenactment: A at another frame k of its own motion, the driving image and the
         // truth at once.
         const int64_t k_self =
             o.frames > 1 ? (i + 1 + pick_self.index(o.frames - 1)) % o.frames : i;
-        const auto rows_self =
-            generate_motion(motion_seeds[static_cast<size_t>(a)], k_self + 1, motion_options);
-        const std::vector<float> rs(rows_self.end() - D, rows_self.end());
+        const auto rs = row_of(a, k_self);
         // Column ranges of the layout: pose [0, 7), identity [7, 7 + K), expression and gaze
         // [7 + K, D).
         const auto mix = [&](const std::vector<float>& pose, const std::vector<float>& expression) {
             std::vector<float> row = ra;  // A's identity
-            std::copy(pose.begin(), pose.begin() + face::kPoseSize, row.begin());
+            std::copy(pose.begin(), pose.begin() + transferred_pose, row.begin());
             std::copy(expression.begin() + face::kPoseSize + K, expression.end(),
                       row.begin() + face::kPoseSize + K);
             return row;
@@ -328,6 +342,7 @@ void write_dataset(const fs::path& dir, const DatasetOptions& o,
                                          {"version", kDatasetVersion},
                                          {"revision", kDatasetRevision},
                                          {"pair_maps", o.pairs > 0},
+                                         {"pair_rule", o.pair_rule},
                                          {"photo_textures", photo_faces},
                                          {"backgrounds", sources.background_names},
                                          {"seed", std::to_string(o.seed)},
@@ -402,6 +417,14 @@ DatasetOptions synthbench_v1() {
     o.crf = 18;
     o.pairs = 100;
     o.name = "synthbench-v1";
+    o.pair_rule = 1;
+    return o;
+}
+
+DatasetOptions synthbench_v2() {
+    DatasetOptions o = synthbench_v1();
+    o.name = "synthbench-v2";
+    o.pair_rule = 2;
     return o;
 }
 

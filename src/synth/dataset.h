@@ -56,6 +56,16 @@ struct DatasetOptions {
     // and the truth of self-reenactment ("frame_self" = k; sets written before it was added
     // lack it, and readers detect it by its row).
     int pairs = 0;
+    // How the pairs' rows are made (docs/synthetic-world.md):
+    //   1  (synthbench v1) "X at i" is the last row of X's motion generated i + 1 frames long,
+    //      which is not frame i of X's video (the generator's draws depend on the clip's length),
+    //      and the cross-identity truths take all 7 of B's pose columns: B's head rotation and
+    //      B's position and size in B's frame;
+    //   2  "X at i" is frame i of X's video, and the cross-identity truths (reenact, pose_only)
+    //      take B's head rotation only, keeping A's translation and scale: where A's head is in
+    //      A's frame, which a crop-based engine cannot see in B's image and absolute
+    //      retargeting keeps too (face/retarget.h). self_reenact is a true frame of A's video.
+    int pair_rule = 2;
     // Also store every frame uncompressed (extra channel "rgb", uint8 [N, S, S, 3]) in the motion
     // file, so that training can read frames without decoding the video (3 x S² bytes a frame).
     bool raw_frames = false;
@@ -92,6 +102,9 @@ struct AppearanceSources {
 // 20261121, weak perspective, 2x2 supersampling, crf 18, 100 pairs. Never change these numbers;
 // a different set is a new version.
 DatasetOptions synthbench_v1();
+// synthbench v2: v1's identities, frames, images and pair draws, with pair rule 2 (above). Never
+// change these numbers either.
+DatasetOptions synthbench_v2();
 
 // Throws avatar::Error naming the bad option or path. `on_frame` (optional) is called after
 // every rendered frame.

@@ -18,6 +18,7 @@
 #include "scratch_dir.h"
 #include "synth/dataset.h"
 #include "synth/head.h"
+#include "synth/motion_generator.h"
 
 namespace avatar::synth {
 namespace {
@@ -39,7 +40,8 @@ TEST(Dataset, LayoutAndLandmarks) {
     const auto manifest = nlohmann::json::parse(read_text_file(root / "set" / "synth.json"));
     EXPECT_EQ(manifest["format"], "avatar-synth");
     EXPECT_EQ(manifest["version"], 1);
-    EXPECT_EQ(manifest["revision"], 2);
+    EXPECT_EQ(manifest["revision"], 3);
+    EXPECT_EQ(manifest["pair_rule"], 2);
     EXPECT_TRUE(manifest["photo_textures"].empty());
     EXPECT_TRUE(manifest["backgrounds"].empty());
     ASSERT_EQ(manifest["items"].size(), 2u);
@@ -97,11 +99,14 @@ TEST(Dataset, LayoutAndLandmarks) {
         const auto re = rows["reenact"].get<std::vector<float>>();
         const auto ex = rows["expression_only"].get<std::vector<float>>();
         const auto po = rows["pose_only"].get<std::vector<float>>();
+        // Pair rule 2: B's head rotation (columns 0-2) crosses over, A's translation and scale
+        // (3-6) stay.
         for (size_t c = 0; c < src.size(); ++c) {
-            const bool pose = c < 7, identity = c >= 7 && c < static_cast<size_t>(7 + K);
-            EXPECT_EQ(re[c], identity ? src[c] : drv[c]) << c;
+            const bool rotation = c < 3, pose = c < 7;
+            const bool identity = c >= 7 && c < static_cast<size_t>(7 + K);
+            EXPECT_EQ(re[c], identity || (pose && !rotation) ? src[c] : drv[c]) << c;
             EXPECT_EQ(ex[c], pose || identity ? src[c] : drv[c]) << c;
-            EXPECT_EQ(po[c], pose ? drv[c] : src[c]) << c;
+            EXPECT_EQ(po[c], rotation ? drv[c] : src[c]) << c;
         }
         // The source row is frame_a of A's motion file.
         const auto motion = media::read_motion(
@@ -119,6 +124,13 @@ TEST(Dataset, LayoutAndLandmarks) {
         ASSERT_EQ(self.size(), src.size());
         for (size_t c = 0; c < self.size(); ++c)
             EXPECT_EQ(self_row[static_cast<int64_t>(c)].item<float>(), self[c]) << c;
+        // The driving row is frame_b of B's motion file.
+        const auto motion_b = media::read_motion(
+            root / "set" /
+            manifest["items"][pair["identity_b"].get<int>()]["motion"].get<std::string>());
+        const auto row_b = motion_b.channels.at("coefficients")[pair["frame_b"].get<int64_t>()];
+        for (size_t c = 0; c < drv.size(); ++c)
+            EXPECT_EQ(row_b[static_cast<int64_t>(c)].item<float>(), drv[c]) << c;
     }
     // The loader: frames from the video (lossy) are close to the raw frames of a raw_frames set.
     const SyntheticDataset loaded(root / "set");
@@ -283,6 +295,47 @@ TEST(Dataset, SameSeedGivesIdenticalFilesThroughTheCli) {
 namespace avatar::synth {
 namespace {
 
+// Pair rule 1 (synthbench v1) is kept as it was: the cross-identity truths take all of B's pose
+// columns, and each row is the last of a motion generated frame + 1 long.
+TEST(Dataset, PairRule1KeepsTheV1Rows) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto root = testing::fresh_dir("synth", "pair_rule_1");
+    DatasetOptions o;
+    o.identities = 2;
+    o.frames = 3;
+    o.size = 64;
+    o.seed = 9;
+    o.pairs = 1;
+    o.pair_rule = 1;
+    write_dataset(root / "set", o);
+    const auto manifest = nlohmann::json::parse(read_text_file(root / "set" / "synth.json"));
+    EXPECT_EQ(manifest["pair_rule"], 1);
+    const auto pairs = nlohmann::json::parse(read_text_file(root / "set" / "pairs" / "pairs.json"));
+    const auto& pair = pairs["pairs"][0];
+    const auto rows = pair["rows"];
+    const auto src = rows["source"].get<std::vector<float>>();
+    const auto drv = rows["driving"].get<std::vector<float>>();
+    const auto re = rows["reenact"].get<std::vector<float>>();
+    const auto po = rows["pose_only"].get<std::vector<float>>();
+    for (size_t c = 0; c < static_cast<size_t>(face::kPoseSize); ++c) {
+        EXPECT_EQ(re[c], drv[c]) << c;
+        EXPECT_EQ(po[c], drv[c]) << c;
+    }
+    const auto motion = media::read_motion(
+        root / "set" /
+        manifest["items"][pair["identity_a"].get<int>()]["motion"].get<std::string>());
+    MotionOptions motion_options;
+    motion_options.fps = o.fps;
+    motion_options.width = motion_options.height = o.size;
+    const auto generated = generate_motion(std::stoull(motion.attributes.at("motion_seed")),
+                                           pair["frame_a"].get<int64_t>() + 1, motion_options);
+    const std::vector<float> last(generated.end() - static_cast<int64_t>(src.size()),
+                                  generated.end());
+    EXPECT_EQ(last, src);
+    o.pair_rule = 3;
+    EXPECT_THROW(write_dataset(root / "bad", o), avatar::Error);
+}
+
 // synthbench v1 is a published benchmark: its numbers must never change (a new set is v2).
 TEST(Dataset, SynthbenchV1IsFixed) {
     const auto o = synthbench_v1();
@@ -296,6 +349,23 @@ TEST(Dataset, SynthbenchV1IsFixed) {
     EXPECT_EQ(o.crf, 18);
     EXPECT_EQ(o.pairs, 100);
     EXPECT_EQ(o.name, "synthbench-v1");
+    EXPECT_EQ(o.pair_rule, 1);
+}
+
+// synthbench v2 is v1's set with pair rule 2, fixed likewise.
+TEST(Dataset, SynthbenchV2IsV1WithPairRule2) {
+    const auto o = synthbench_v2(), v1 = synthbench_v1();
+    EXPECT_EQ(o.identities, v1.identities);
+    EXPECT_EQ(o.frames, v1.frames);
+    EXPECT_EQ(o.size, v1.size);
+    EXPECT_EQ(o.seed, v1.seed);
+    EXPECT_EQ(o.fps, v1.fps);
+    EXPECT_EQ(o.camera_distance_cm, v1.camera_distance_cm);
+    EXPECT_EQ(o.supersample, v1.supersample);
+    EXPECT_EQ(o.crf, v1.crf);
+    EXPECT_EQ(o.pairs, v1.pairs);
+    EXPECT_EQ(o.name, "synthbench-v2");
+    EXPECT_EQ(o.pair_rule, 2);
 }
 
 }  // namespace

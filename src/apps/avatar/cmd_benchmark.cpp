@@ -18,6 +18,7 @@ struct SynthbenchCliOptions {
     std::string dpe_weights;
     std::string dpe_motion = "absolute";
     std::string dpe_paste = "auto";
+    std::string dpe_driver_crop = "auto";
     int64_t max_pairs = 0;
     int ceiling_size = 64;
 };
@@ -33,6 +34,7 @@ int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOpti
     run.dpe_weights = options.dpe_weights;
     run.dpe_motion = options.dpe_motion;
     run.dpe_paste = options.dpe_paste;
+    run.dpe_driver_crop = options.dpe_driver_crop;
     run.max_pairs = options.max_pairs;
     run.ceiling_size = options.ceiling_size;
     run.show_progress = !global.quiet && !global.json;
@@ -54,7 +56,7 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
     auto* cmd = benchmark->add_subcommand(
         "synthbench",
         "Score methods on the benchmark pairs of the synthetic world (make them with `avatar "
-        "synth -o DIR --preset synthbench-v1`): per task (self_reenact, reenact = cross-identity "
+        "synth -o DIR --preset synthbench-v2`): per task (self_reenact, reenact = cross-identity "
         "reenactment, expression_only, pose_only) and method, the mean of each metric against "
         "the true answer. Methods: source (the unchanged source image) and warp (the "
         "landmark-driven piecewise-affine warp), the baselines every engine must beat, and dpe "
@@ -84,6 +86,14 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "difference (the change from the source's reconstruction added to the "
                     "source), auto (difference for expression_only, replace otherwise)")
         ->check(CLI::IsMember({"auto", "replace", "difference"}))
+        ->capture_default_str();
+    cmd->add_option("--dpe-driver-crop", options->dpe_driver_crop,
+                    "How the dpe method crops the driving image: own (around its own face, "
+                    "centred and sized as the source's), source (with the source's crop, as the "
+                    "frames of one video share one crop, so the driver's position and size in "
+                    "the frame reach the engine; absolute motion only) or auto (source for "
+                    "self_reenact with absolute motion, own otherwise)")
+        ->check(CLI::IsMember({"auto", "own", "source"}))
         ->capture_default_str();
     cmd->add_option("--ceiling-size", options->ceiling_size,
                     "Crop size of the ceiling method (a model's image size)")
