@@ -183,8 +183,8 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     EXPECT_THROW(train_dpe(nothing), Error);
 }
 
-// Reads one column of a run's losses.csv, by header name.
-std::vector<double> loss_column(const fs::path& run, const std::string& column) {
+// Reads one column of a run's losses.csv, by header name, as text.
+std::vector<std::string> loss_cells(const fs::path& run, const std::string& column) {
     std::ifstream in(run / "losses.csv");
     std::string line;
     std::getline(in, line);
@@ -195,14 +195,22 @@ std::vector<double> loss_column(const fs::path& run, const std::string& column) 
     const auto at = std::find(header.begin(), header.end(), column);
     EXPECT_NE(at, header.end()) << column << " not in " << line;
     const auto index = static_cast<size_t>(at - header.begin());
-    std::vector<double> values;
+    std::vector<std::string> cells;
     while (std::getline(in, line)) {
         std::stringstream row(line);
         std::string cell;
         for (size_t i = 0; i <= index && std::getline(row, cell, ','); ++i) {
         }
-        values.push_back(std::stod(cell));
+        cells.push_back(cell);
     }
+    return cells;
+}
+
+// Reads one column of a run's losses.csv, by header name.
+std::vector<double> loss_column(const fs::path& run, const std::string& column) {
+    std::vector<double> values;
+    for (const auto& cell : loss_cells(run, column))
+        values.push_back(std::stod(cell));
     return values;
 }
 
@@ -310,6 +318,22 @@ TEST(DpeTrainer, FlowPointLossHoldsTheFlowsToTheTrueMotion) {
     EXPECT_LT(points_held.back(), 0.7 * points_held[0]);
     EXPECT_LT(points_held.back(), 0.8 * points_plain.back());
     EXPECT_EQ(saved_options(root / "held")["lambda_flow_points"].get<double>(), 10.0);
+    // Each block's share, coarse to fine (8, 16 and 32 here): their mean is the logged loss.
+    const auto by_block = loss_cells(root / "held", "flow_points_by_block");
+    ASSERT_EQ(by_block.size(), points_held.size());
+    for (size_t i = 0; i < by_block.size(); ++i) {
+        std::vector<double> shares;
+        std::stringstream cells(by_block[i]);
+        for (std::string cell; std::getline(cells, cell, ';');)
+            shares.push_back(std::stod(cell));
+        ASSERT_EQ(shares.size(), 3u) << by_block[i];
+        double mean = 0;
+        for (const double share : shares) {
+            EXPECT_GT(share, 0) << by_block[i];
+            mean += share / 3;
+        }
+        EXPECT_NEAR(mean, points_held[i], 2e-5) << by_block[i];
+    }
     auto negative = plain;
     negative.output = root / "negative";
     negative.lambda_flow_points = -1;

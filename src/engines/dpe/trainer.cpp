@@ -219,7 +219,7 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
 
 const char* const kLogHeader =
     "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm,cycle_l1,copy_l1,"
-    "max_logit,flow_points,edit_l1,motion_code\n";
+    "max_logit,flow_points,edit_l1,motion_code,flow_points_by_block\n";
 
 // Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
 // logged before a column existed just lack it).
@@ -321,9 +321,13 @@ torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points
 // grid_S'(p_S') = p_S and grid_D'(p_D') = p_D, which fixes how the motion is split between the
 // two edits. Every block's flow is held, coarse and fine. In the warm-up only the
 // self-reconstructions exist and only they are held; in the flow phase the first edits too.
+// `by_block` (optional) receives each block's share, coarse to fine, detached: the sum of its
+// terms, whose mean over the blocks is the loss (logged to tell a floor of the coarse blocks,
+// which carry the large motion on a few cells, from one of the fine blocks).
 enum class FlowTerms { kSelf, kFirstEdits, kCycle };
 torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced,
-                              const train::ClipPairs& batch, FlowTerms terms) {
+                              const train::ClipPairs& batch, FlowTerms terms,
+                              std::vector<torch::Tensor>* by_block = nullptr) {
     const auto self_exp = flow_grids(traced, kSelfExp);
     const auto self_pose = flow_grids(traced, kSelfPose);
     check(!self_exp.empty() && self_exp.size() == self_pose.size(), "train dpe",
@@ -341,24 +345,27 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
         d2 = flow_grids(traced, kD2);
     }
     auto sum = torch::zeros({}, pS.options());
-    for (const auto& [r, grid] : self_exp) {
-        sum = sum + (follow_grid(grid, pS) - pS).abs().mean() +
-              (follow_grid(self_pose.at(r), pS) - pS).abs().mean();
-        if (terms == FlowTerms::kSelf)
-            continue;
-        const auto& s1_at = s1.at(r);
-        const auto& d1_at = d1.at(r);
-        sum = sum + (follow_grid(s1_at, batch.source_edit_points) - pS).abs().mean() +
-              (follow_grid(d1_at, batch.driving_edit_points) - pD).abs().mean();
-        if (terms == FlowTerms::kCycle) {
-            sum = sum +
-                  (follow_grid(s1_at, follow_grid(s2.at(r), batch.source_cycle_points)) - pS)
-                      .abs()
-                      .mean() +
-                  (follow_grid(d1_at, follow_grid(d2.at(r), batch.driving_cycle_points)) - pD)
-                      .abs()
-                      .mean();
+    for (const auto& [r, grid] : self_exp) {  // std::map: coarse to fine
+        auto block = (follow_grid(grid, pS) - pS).abs().mean() +
+                     (follow_grid(self_pose.at(r), pS) - pS).abs().mean();
+        if (terms != FlowTerms::kSelf) {
+            const auto& s1_at = s1.at(r);
+            const auto& d1_at = d1.at(r);
+            block = block + (follow_grid(s1_at, batch.source_edit_points) - pS).abs().mean() +
+                    (follow_grid(d1_at, batch.driving_edit_points) - pD).abs().mean();
+            if (terms == FlowTerms::kCycle) {
+                block = block +
+                        (follow_grid(s1_at, follow_grid(s2.at(r), batch.source_cycle_points)) - pS)
+                            .abs()
+                            .mean() +
+                        (follow_grid(d1_at, follow_grid(d2.at(r), batch.driving_cycle_points)) - pD)
+                            .abs()
+                            .mean();
+            }
         }
+        if (by_block)
+            by_block->push_back(block.detach());
+        sum = sum + block;
     }
     return sum / static_cast<double>(self_exp.size());
 }
@@ -724,10 +731,12 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         if (o.lambda_logits > 0)
             total = total + o.lambda_logits * logit_penalty(logits, o.logit_margin);
         // Logged whatever its weight: how far the flows are from the true motion.
+        std::vector<torch::Tensor> flow_points_by_block;
         const auto flow_points = flow_point_loss(traced, batch,
                                                  warmup       ? FlowTerms::kSelf
                                                  : flow_phase ? FlowTerms::kFirstEdits
-                                                              : FlowTerms::kCycle);
+                                                              : FlowTerms::kCycle,
+                                                 &flow_points_by_block);
         if (o.lambda_flow_points > 0)
             total = total + o.lambda_flow_points * flow_points;
         if (o.lambda_motion_code > 0 && std::isfinite(motion_code.item<double>()))
@@ -787,12 +796,18 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             char line[320];
             std::snprintf(line, sizeof(line),
                           "%lld,%d,%.3f,%.5f,%.5f,%.6f,%.5f,%.5f,%.5f,%.5f,%.5g,"
-                          "%.5f,%.5f,%.4g,%.5f,%.5f,%.5f\n",
+                          "%.5f,%.5f,%.4g,%.5f,%.5f,%.5f,",
                           static_cast<long long>(done), stage, per_step, l.rec, l.per, l.exp, l.adv,
                           l.total, l.d, l.r1, l.g_grad_norm, cycle_l1.item<double>(), copy_l1,
                           max_abs_logit(logits), flow_points.item<double>(), edit_l1.item<double>(),
                           motion_code.item<double>());
-            log << line << std::flush;
+            log << line;
+            for (size_t k = 0; k < flow_points_by_block.size(); ++k) {
+                std::snprintf(line, sizeof(line), "%s%.5f", k > 0 ? ";" : "",
+                              flow_points_by_block[k].item<double>());
+                log << line;
+            }
+            log << "\n" << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {
             char name[64];

@@ -42,7 +42,9 @@
 //                       motion, in grid units where the crop is 2 wide); edit_l1 = the mean of
 //                       |S' - T|_1 and |D' - T|_1 (how far the cycle's first edits are from
 //                       their rendered truth; NaN in the warm-up); motion_code = the
-//                       motion-code read-out's error (grid units; NaN in the warm-up)
+//                       motion-code read-out's error (grid units; NaN in the warm-up);
+//                       flow_points_by_block = each decoder block's share of flow_points, coarse
+//                       (8x8) to fine, ';'-separated (flow_points is their mean)
 //   samples/step_N.png  rows: source, driving, expression transfer, pose transfer, both
 #include <cstdint>
 #include <filesystem>
