@@ -153,7 +153,7 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         std::stringstream row(last);
         for (std::string cell; std::getline(row, cell, ',');)
             cells.push_back(cell);
-        ASSERT_EQ(cells.size(), 17u) << last;
+        ASSERT_EQ(cells.size(), 18u) << last;  // the header's 18 columns
         EXPECT_EQ(cells[0], "8");
         EXPECT_EQ(std::stod(cells[6]), 0.0) << last;
         EXPECT_EQ(std::stod(cells[8]), 0.0) << last;
