@@ -73,21 +73,11 @@ private:
 // its own, without the manifest, is named by its path). The rule changes what the truths mean
 // (docs/synthetic-world.md), so a table must say which it is.
 std::string describe_pair_set(const fs::path& root) {
-    const fs::path path = root / "synth.json";
-    std::ifstream in(path);
-    if (!in.good())
+    if (!fs::exists(root / "synth.json"))
         return "pairs: " + root.string() + " (no synth.json: pair rule unknown)";
-    nlohmann::json manifest;
-    try {
-        in >> manifest;
-    } catch (const nlohmann::json::exception& e) {
-        throw Error(path.string(), std::string("not valid JSON: ") + e.what());
-    }
-    const std::string name = manifest.value("name", std::string());
-    // Sets written before revision 3 have no pair_rule: they used rule 1.
-    const int rule = manifest.value("pair_rule", 1);
-    return "pairs: " + (name.empty() ? root.string() : name) + ", pair rule " +
-           std::to_string(rule);
+    const synth::SyntheticDataset set(root);
+    return "pairs: " + (set.name().empty() ? root.string() : set.name()) + ", pair rule " +
+           std::to_string(set.pair_rule());
 }
 
 }  // namespace

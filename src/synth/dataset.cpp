@@ -382,6 +382,8 @@ SyntheticDataset::SyntheticDataset(const fs::path& dir) : dir_(dir) {
         manifest.value("version", 0) >= 1 && manifest.value("version", 0) <= kDatasetVersion,
         path.string(), "unsupported version (this reader knows 1)");
     image_size_ = manifest.value("size", 0);
+    name_ = manifest.value("name", std::string());
+    pair_rule_ = manifest.value("pair_rule", 1);  // absent before revision 3: rule 1
     for (const auto& item : manifest.at("items"))
         folders_.push_back(item.at("folder").get<std::string>());
 }

@@ -118,6 +118,8 @@ public:
     explicit SyntheticDataset(const std::filesystem::path& dir);
     int64_t size() const { return static_cast<int64_t>(folders_.size()); }  // identities
     int image_size() const { return image_size_; }
+    const std::string& name() const { return name_; }  // "" when the set has none
+    int pair_rule() const { return pair_rule_; }       // 1 for sets written before revision 3
     // Identity i's motion file (coefficients, landmarks, masks, labels, ...).
     media::Motion motion(int64_t i) const;
     // Identity i's frames, uint8 [N, S, S, 3]: the "rgb" channel when the set was written with
@@ -128,6 +130,8 @@ private:
     std::filesystem::path dir_;
     std::vector<std::string> folders_;
     int image_size_ = 0;
+    std::string name_;
+    int pair_rule_ = 1;
 };
 
 // A contact sheet PNG: `identities` rows (identity i as in write_dataset with this seed, its
