@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -162,9 +163,11 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         dpe.emplace(options.dpe_weights, dpe_motion, dpe_paste, pairs_dir.parent_path(),
                     dpe_driver_crop);
 
-    // sums[method][task][metric], counts likewise
+    // sums[method][task][metric], and likewise the sums of squares and the counts
     const size_t nm = options.methods.size(), nt = tasks.size(), nk = options.metrics.size();
-    std::vector<double> sums(nm * nt * nk, 0.0), counts(nm * nt * nk, 0.0);
+    std::vector<double> sums(nm * nt * nk, 0.0), squares(nm * nt * nk, 0.0),
+        counts(nm * nt * nk, 0.0);
+    SynthbenchReport report;
     int64_t analyses = 0;
     std::optional<Progress> progress;
     if (options.show_progress)
@@ -220,13 +223,16 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                         pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
                         self ? truth_path.string() : (folder / "driving.png").string());
                 }
-                const auto values = scorer.score(prediction);
+                auto values = scorer.score(prediction);
                 for (size_t k = 0; k < nk; ++k) {
                     if (std::isnan(values[k]))
                         continue;
                     sums[(m * nt + t) * nk + k] += values[k];
+                    squares[(m * nt + t) * nk + k] += values[k] * values[k];
                     counts[(m * nt + t) * nk + k] += 1;
                 }
+                report.per_pair.push_back(
+                    {folder.filename().string(), task, method, std::move(values)});
             }
         }
         analyses += scorer.analyses();
@@ -236,7 +242,6 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     if (progress)
         progress->finish();
 
-    SynthbenchReport report;
     report.metrics = options.metrics;
     report.face_analyses = analyses;
     report.notes.push_back(describe_pair_set(pairs_dir.parent_path()));
@@ -253,10 +258,15 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                                " crop and the dpe method's paste-back (" + options.dpe_paste + ")");
     for (size_t m = 0; m < nm; ++m)
         for (size_t t = 0; t < nt; ++t) {
-            SynthbenchRow row{options.methods[m], tasks[t], count, {}};
+            SynthbenchRow row{options.methods[m], tasks[t], count, {}, {}};
             for (size_t k = 0; k < nk; ++k) {
                 const size_t i = (m * nt + t) * nk + k;
-                row.mean.push_back(counts[i] > 0 ? sums[i] / counts[i] : NAN);
+                const double n = counts[i], mean = n > 0 ? sums[i] / n : NAN;
+                row.mean.push_back(mean);
+                // The sample variance (n - 1), clamped at 0 against rounding.
+                const double variance =
+                    n > 1 ? std::max(0.0, (squares[i] - n * mean * mean) / (n - 1)) : NAN;
+                row.sem.push_back(n > 1 ? std::sqrt(variance / n) : NAN);
             }
             report.rows.push_back(row);
         }
@@ -291,25 +301,53 @@ std::string SynthbenchReport::to_markdown() const {
     return out.str();
 }
 
+namespace {
+nlohmann::json json_number(double v) {
+    return std::isnan(v)   ? nlohmann::json(nullptr)
+           : std::isinf(v) ? nlohmann::json("inf")
+                           : nlohmann::json(v);
+}
+}  // namespace
+
 nlohmann::json SynthbenchReport::to_json() const {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& row : rows) {
-        nlohmann::json values;
+        nlohmann::json values, errors;
         for (size_t k = 0; k < metrics.size(); ++k) {
-            const double v = row.mean[k];
-            values[metrics[k]] = std::isnan(v)   ? nlohmann::json(nullptr)
-                                 : std::isinf(v) ? nlohmann::json("inf")
-                                                 : nlohmann::json(v);
+            values[metrics[k]] = json_number(row.mean[k]);
+            errors[metrics[k]] = json_number(row.sem[k]);
         }
         list.push_back({{"task", row.task},
                         {"method", row.method},
                         {"pairs", row.pairs},
-                        {"metrics", values}});
+                        {"metrics", values},
+                        {"sem", errors}});
     }
     return {{"benchmark", "synthbench"},
             {"rows", list},
             {"notes", notes},
             {"face_analyses", face_analyses}};
+}
+
+std::string SynthbenchReport::per_pair_csv() const {
+    std::ostringstream out;
+    out << "pair,task,method";
+    for (const auto& m : metrics)
+        out << "," << m;
+    out << "\n";
+    for (const auto& score : per_pair) {
+        out << score.pair << "," << score.task << "," << score.method;
+        for (double v : score.values) {
+            char text[32] = "";
+            if (std::isinf(v))
+                std::snprintf(text, sizeof text, "inf");
+            else if (!std::isnan(v))
+                std::snprintf(text, sizeof text, "%.9g", v);
+            out << "," << text;
+        }
+        out << "\n";
+    }
+    return out.str();
 }
 
 }  // namespace avatar::pipeline

@@ -53,6 +53,14 @@ struct SynthbenchRow {
     std::string method, task;
     int64_t pairs = 0;
     std::vector<double> mean;  // per metric, over the pairs with a value (NaN if none)
+    std::vector<double> sem;   // per metric, the mean's standard error (NaN below 2 values)
+};
+
+// One method's scores on one task of one pair (NaN where a metric has no value).
+struct SynthbenchPairScore {
+    std::string pair;  // the pair's folder name (pairs/pair_KKKK)
+    std::string task, method;
+    std::vector<double> values;  // per metric
 };
 
 struct SynthbenchReport {
@@ -60,8 +68,14 @@ struct SynthbenchReport {
     std::vector<SynthbenchRow> rows;  // method-major, then the tasks in the order above
     std::vector<std::string> notes;   // what a method ran with (the DPE weights and motion)
     int64_t face_analyses = 0;        // images the face front end analysed, over all pairs
+    // Every score the means are made of, pair by pair: two methods (or two runs) compared pair
+    // by pair vary far less than their means over a set of 100 pairs do.
+    std::vector<SynthbenchPairScore> per_pair;
     std::string to_markdown() const;
+    // The rows with each mean's standard error over the pairs ("sem"), and the notes.
     nlohmann::json to_json() const;
+    // per_pair as CSV: pair,task,method,<metrics...> (empty cells for NaN).
+    std::string per_pair_csv() const;
 };
 
 // The row a perfect relative-motion engine renders (what `--dpe-motion relative` asks of a

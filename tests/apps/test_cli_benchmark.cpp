@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 
 #include "cli_runner.h"
 #include "core/error.h"
@@ -32,16 +33,49 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
     const auto made = run_cli("-q synth -o " + dir.string() +
                               " --identities 2 --frames 3 --size 96 --seed 5 --pairs 2");
     ASSERT_EQ(made.exit_status, 0) << made.output;
+    const auto per_pair_file = dir.parent_path() / "per_pair.csv";
     const auto r = run_cli("--json benchmark synthbench " + dir.string() +
-                           " --metrics psnr,ssim,face_psnr --methods source,warp,warp-relative");
+                           " --metrics psnr,ssim,face_psnr --methods source,warp,warp-relative"
+                           " --per-pair " +
+                           per_pair_file.string());
     ASSERT_EQ(r.exit_status, 0) << r.output;
     const auto report = nlohmann::json::parse(r.output.substr(r.output.find('{')));
     const auto& rows = report.at("rows");
     ASSERT_EQ(rows.size(), 12u);  // 3 methods x 4 tasks (self_reenact, reenact, exp, pose)
+
+    // The per-pair file holds every score the means are made of: the mean of its two reenact
+    // warp PSNRs is the table's, and their spread gives the row's standard error.
+    std::map<std::string, std::vector<double>> psnrs;  // "task/method" -> one per pair
+    {
+        std::ifstream csv(per_pair_file);
+        std::string line;
+        ASSERT_TRUE(std::getline(csv, line));
+        EXPECT_EQ(line, "pair,task,method,psnr,ssim,face_psnr");
+        int lines = 0;
+        while (std::getline(csv, line)) {
+            ++lines;
+            std::vector<std::string> cells;
+            std::stringstream row(line);
+            for (std::string cell; std::getline(row, cell, ',');)
+                cells.push_back(cell);
+            ASSERT_EQ(cells.size(), 6u) << line;
+            EXPECT_EQ(cells[0].rfind("pair_", 0), 0u) << line;
+            psnrs[cells[1] + "/" + cells[2]].push_back(std::stod(cells[3]));
+        }
+        EXPECT_EQ(lines, 24);  // 2 pairs x 4 tasks x 3 methods
+    }
     double source_face_psnr = 0, warp_face_psnr = 0;
     for (const auto& row : rows) {
         EXPECT_EQ(row.at("pairs").get<int>(), 2);
         EXPECT_TRUE(row.at("metrics").at("psnr").is_number()) << row.dump();
+        const auto& pair_psnrs =
+            psnrs.at(row.at("task").get<std::string>() + "/" + row.at("method").get<std::string>());
+        ASSERT_EQ(pair_psnrs.size(), 2u);
+        const double a = pair_psnrs[0], b = pair_psnrs[1];
+        EXPECT_NEAR(row.at("metrics").at("psnr").get<double>(), (a + b) / 2, 1e-6) << row.dump();
+        // Two values: the sample standard deviation is |a - b| / sqrt(2), its mean's error half.
+        EXPECT_NEAR(row.at("sem").at("psnr").get<double>(), std::abs(a - b) / 2, 1e-6)
+            << row.dump();
         if (row.at("task") == "reenact" && row.at("method") != "warp-relative") {
             const double psnr = row.at("metrics").at("face_psnr").get<double>();
             (row.at("method") == "warp" ? warp_face_psnr : source_face_psnr) = psnr;
@@ -62,6 +96,12 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
     const auto bad = run_cli("benchmark synthbench " + dir.string() + " --methods dpe");
     EXPECT_NE(bad.exit_status, 0);
     EXPECT_NE(bad.output.find("--dpe-weights"), std::string::npos) << bad.output;
+    // A file that cannot be written is refused before the run, not after it.
+    const auto unwritable = run_cli("benchmark synthbench " + dir.string() + " --per-pair " +
+                                    (dir / "no_folder" / "scores.csv").string());
+    EXPECT_NE(unwritable.exit_status, 0);
+    EXPECT_NE(unwritable.output.find("folder does not exist"), std::string::npos)
+        << unwritable.output;
 }
 
 // Relative motion as the warp-relative method renders it: the driver's change since its reference

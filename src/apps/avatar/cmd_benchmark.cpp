@@ -1,9 +1,11 @@
 // avatar benchmark synthbench DIR: methods scored on the synthetic world's benchmark pairs
 // (pipeline/synthbench.h), a Markdown table (or JSON).
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "apps/avatar/commands.h"
+#include "core/error.h"
 #include "core/files.h"
 #include "pipeline/synthbench.h"
 
@@ -15,6 +17,7 @@ struct SynthbenchCliOptions {
     std::string metrics;
     std::string methods;
     std::string output;
+    std::string per_pair;
     std::string dpe_weights;
     std::string dpe_motion = "absolute";
     std::string dpe_paste = "auto";
@@ -38,11 +41,21 @@ int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOpti
     run.max_pairs = options.max_pairs;
     run.ceiling_size = options.ceiling_size;
     run.show_progress = !global.quiet && !global.json;
+    // Before the long run, not after it: the files' folders must exist.
+    for (const auto& file : {options.output, options.per_pair}) {
+        const auto folder = std::filesystem::path(file).parent_path();
+        check(file.empty() || folder.empty() || std::filesystem::is_directory(folder), file,
+              "cannot be written: its folder does not exist");
+    }
     const auto report = pipeline::run_synthbench(options.dir, run);
     const std::string text = global.json ? report.to_json().dump(2) + "\n" : report.to_markdown();
     std::fputs(text.c_str(), stdout);
     if (!options.output.empty())
         write_file_atomic(options.output, text.data(), text.size());
+    if (!options.per_pair.empty()) {
+        const auto csv = report.per_pair_csv();
+        write_file_atomic(options.per_pair, csv.data(), csv.size());
+    }
     return 0;
 }
 
@@ -102,6 +115,10 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
     cmd->add_option("--max-pairs", options->max_pairs, "Score at most this many pairs")
         ->check(CLI::NonNegativeNumber);
     cmd->add_option("-o,--output", options->output, "Also write the table to this file");
+    cmd->add_option("--per-pair", options->per_pair,
+                    "Also write every score the means are made of to this CSV file (pair, task, "
+                    "method, then the metrics): to compare two methods or checkpoints pair by "
+                    "pair, which separates them far better than their means over 100 pairs do");
     commands.push_back(
         {cmd, [options, &global] { return run_synthbench_command(*options, global); }});
 }
