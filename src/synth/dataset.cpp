@@ -430,6 +430,27 @@ DatasetOptions synthbench_v2() {
     return o;
 }
 
+DatasetOptions synthbench_v2_select() {
+    DatasetOptions o = synthbench_v2();
+    o.name = "synthbench-v2-select";
+    o.seed = 20261206;
+    o.identities = 80;
+    o.pairs = 400;
+    return o;
+}
+
+DatasetOptions dataset_preset(const std::string& name) {
+    if (name == "synthbench-v1")
+        return synthbench_v1();
+    if (name == "synthbench-v2")
+        return synthbench_v2();
+    if (name == "synthbench-v2-select")
+        return synthbench_v2_select();
+    throw Error("--preset", "'" + name +
+                                "' is not a known preset (synthbench-v1, synthbench-v2, "
+                                "synthbench-v2-select)");
+}
+
 AppearanceSources AppearanceSources::load(const std::vector<std::string>& photo_textures,
                                           const std::vector<std::string>& backgrounds) {
     AppearanceSources s;

@@ -105,6 +105,15 @@ DatasetOptions synthbench_v1();
 // synthbench v2: v1's identities, frames, images and pair draws, with pair rule 2 (above). Never
 // change these numbers either.
 DatasetOptions synthbench_v2();
+// The selection set of synthbench v2: v2's design with another seed (20261206), so other
+// identities, videos and pairs, and four times its size (80 identities, 400 pairs), as two
+// checkpoints' means over 100 pairs can differ by less than 100 pairs resolve. Checkpoints and
+// settings are chosen on it, so that v2 stays a test set that nothing was tuned on. Never change
+// these numbers either.
+DatasetOptions synthbench_v2_select();
+// A preset by its name (synthbench-v1, synthbench-v2, synthbench-v2-select); throws
+// avatar::Error naming the known ones.
+DatasetOptions dataset_preset(const std::string& name);
 
 // Throws avatar::Error naming the bad option or path. `on_frame` (optional) is called after
 // every rendered frame.

@@ -368,5 +368,31 @@ TEST(Dataset, SynthbenchV2IsV1WithPairRule2) {
     EXPECT_EQ(o.pair_rule, 2);
 }
 
+TEST(Dataset, TheSelectionSetIsALargerV2WithItsOwnSeed) {
+    // v2's design with other people and pairs, four times as many of both.
+    const auto select = dataset_preset("synthbench-v2-select"), v2 = synthbench_v2();
+    EXPECT_EQ(select.identities, 4 * v2.identities);
+    EXPECT_EQ(select.pairs, 4 * v2.pairs);
+    EXPECT_EQ(select.frames, v2.frames);
+    EXPECT_EQ(select.size, v2.size);
+    EXPECT_EQ(select.fps, v2.fps);
+    EXPECT_EQ(select.camera_distance_cm, v2.camera_distance_cm);
+    EXPECT_EQ(select.supersample, v2.supersample);
+    EXPECT_EQ(select.crf, v2.crf);
+    EXPECT_EQ(select.pair_rule, v2.pair_rule);
+    EXPECT_TRUE(select.photo_textures.empty() && select.backgrounds.empty());
+    EXPECT_NE(select.seed, v2.seed);
+    EXPECT_EQ(select.name, "synthbench-v2-select");
+    EXPECT_EQ(dataset_preset("synthbench-v1").pair_rule, 1);
+    EXPECT_EQ(dataset_preset("synthbench-v2").name, "synthbench-v2");
+    try {
+        dataset_preset("synthbench-v3");
+        FAIL() << "an unknown preset was accepted";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("synthbench-v2-select"), std::string::npos)
+            << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace avatar::synth

@@ -77,10 +77,7 @@ int run_synth(const SynthOptions& options, const GlobalOptions& global) {
     const auto start = std::chrono::steady_clock::now();
     synth::DatasetOptions preset;
     if (!options.preset.empty()) {
-        check(options.preset == "synthbench-v1" || options.preset == "synthbench-v2", "--preset",
-              "'" + options.preset + "' is not a known preset (synthbench-v1, synthbench-v2)");
-        preset =
-            options.preset == "synthbench-v1" ? synth::synthbench_v1() : synth::synthbench_v2();
+        preset = synth::dataset_preset(options.preset);
         // The preset is a fixed, published set: a look from other sources would be another set
         // under its name.
         check(options.dataset.photo_textures.empty() && options.dataset.backgrounds.empty(),
@@ -138,13 +135,17 @@ void add_synth_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("-o,--output", options->output,
                     "Output folder (must not exist or be empty; written as OUTPUT.partial and "
                     "renamed when complete)");
-    cmd->add_option("--preset", options->preset,
-                    "A fixed, versioned set whose options override the others: synthbench-v2 "
-                    "(20 identities x 100 frames at 256x256, 100 pairs, seed 20261121; the pairs' "
-                    "images are frames of the videos, and a cross-identity truth takes the "
-                    "driver's head rotation but keeps the source's position and size in the "
-                    "frame) or synthbench-v1 (the same set with the older pairs: rows that are not "
-                    "video frames, and the driver's position and size in the truths)");
+    cmd->add_option(
+        "--preset", options->preset,
+        "A fixed, versioned set whose options override the others: synthbench-v2 "
+        "(20 identities x 100 frames at 256x256, 100 pairs, seed 20261121; the pairs' "
+        "images are frames of the videos, and a cross-identity truth takes the "
+        "driver's head rotation but keeps the source's position and size in the "
+        "frame); synthbench-v2-select (v2's design with seed 20261206 and 80 identities, "
+        "400 pairs: other people and pairs, to choose checkpoints and settings on, so "
+        "that v2 stays a test set); or "
+        "synthbench-v1 (v2's set with the older pairs: rows that are not video "
+        "frames, and the driver's position and size in the truths)");
     cmd->add_option("--contact-sheet", options->contact_sheet,
                     "Instead of the data set, write a contact sheet (PNG or JPEG by extension): "
                     "--identities rows x 4 "
