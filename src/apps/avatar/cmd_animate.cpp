@@ -148,7 +148,8 @@ void add_common_options(CLI::App* cmd, AnimateCliOptions& o, bool edit) {
                     "so the source keeps its head shape and placement; start the driving video "
                     "on a neutral face. absolute: the driving motion as it is (the official "
                     "DPE demo), which distorts head proportions across identities (DPE issue "
-                    "#2). Default relative until synthbench measures both")
+                    "#2). Relative is the default because synthbench cannot compare the two: its "
+                    "truths are absolute transfers (docs/animate.md)")
         ->check(CLI::IsMember({"relative", "absolute"}))
         ->capture_default_str();
     cmd->add_option("--driving-crop", o.driving_crop,
