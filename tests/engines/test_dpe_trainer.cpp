@@ -126,16 +126,20 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     extend.refine_steps = 3;
     extend.lambda_adversarial = 0.5;
     extend.lambda_self_reconstruction = 0.25;
+    extend.ema_half_life_images = 8000.0;
     EXPECT_EQ(train_dpe(extend).last_step, 6);
     auto read_lambda = [&] {
         return saved_options(root / "resumed")["lambda_adversarial"].get<double>();
     };
     EXPECT_EQ(read_lambda(), tiny_run("").lambda_adversarial);
+    EXPECT_EQ(saved_options(root / "resumed")["ema_half_life_images"].get<double>(),
+              tiny_run("").ema_half_life_images);
     extend.refine_steps = 4;
     extend.override_losses = true;
     train_dpe(extend);
     EXPECT_EQ(read_lambda(), 0.5);
     EXPECT_EQ(saved_options(root / "resumed")["lambda_self_reconstruction"].get<double>(), 0.25);
+    EXPECT_EQ(saved_options(root / "resumed")["ema_half_life_images"].get<double>(), 8000.0);
 
     // Without the GAN term the discriminator is skipped: its loss and the adversarial term log 0
     // (adv and d_loss, columns 7 and 9 of losses.csv; the gradient norm, column 11, is logged).

@@ -78,8 +78,8 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_flag("--override-losses", o.train.override_losses,
                   "With --resume: use this call's --lr, --refine-lr, --lambda-* (all of them),\n"
                   "--logit-margin, --r1, --clip-grad, --warmup-steps, --flow-phase-steps,\n"
-                  "--adam-beta1 and --cross-fraction instead of the checkpoint's (the optimizer\n"
-                  "state is kept)");
+                  "--adam-beta1, --cross-fraction and --ema-half-life instead of the checkpoint's\n"
+                  "(the optimizer state and the average so far are kept)");
     cmd->add_option("--init", o.train.init,
                     "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
                     "model.safetensors")
@@ -154,6 +154,12 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "Adam's beta1 for the generator (0: StyleGAN2's, no momentum; 0.9 fitted a\n"
                     "fixed batch far faster, docs/training.md)")
         ->check(CLI::Range(0.0, 0.999))
+        ->capture_default_str();
+    cmd->add_option("--ema-half-life", o.train.ema_half_life_images,
+                    "Half-life, in training images, of the weights' moving average that samples\n"
+                    "and model.safetensors hold (StyleGAN2's G_ema; ramped up over a run's first\n"
+                    "images); longer averages out step-to-step noise at high learning rates")
+        ->check(CLI::PositiveNumber)
         ->capture_default_str();
     cmd->add_option("--warmup-steps", o.train.warmup_steps,
                     "First fit only the self-reconstructions for this many steps of stage 1\n"

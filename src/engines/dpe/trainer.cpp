@@ -510,6 +510,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_motion_code = given.lambda_motion_code;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
+            o.ema_half_life_images = given.ema_half_life_images;
             spdlog::info("resuming with this call's learning rates and loss weights");
         }
     } else {

@@ -143,15 +143,17 @@ struct DpeTrainOptions {
     // stream). A model that cannot fit four pairs will not learn from millions; losses.csv's
     // cycle_l1 against copy_l1 says whether it has learnt to move the source (docs/training.md).
     int64_t repeat_batches = 0;
+    // Half-life of the generator's moving average in training images (train/ema.h; ramped up
+    // over the run's first images). Longer smooths the step-to-step noise of high learning rates.
     double ema_half_life_images = 2000.0;
     int64_t log_every = 10;
     int64_t sample_every = 500;
     int64_t checkpoint_every = 200;
     std::filesystem::path output;
     bool resume = false;
-    // With resume: keep this call's learning rates, loss weights and R1 settings instead of the
-    // checkpoint's (e.g. to bring the GAN loss in late); the architecture and data always come
-    // from the checkpoint.
+    // With resume: keep this call's learning rates, loss weights, R1 settings and EMA half-life
+    // instead of the checkpoint's (e.g. to bring the GAN loss in late); the architecture and data
+    // always come from the checkpoint.
     bool override_losses = false;
     // A fresh run may start from a DPE generator file of the same architecture (e.g. a shipped
     // model.safetensors when its run folder is gone); optimizer and discriminator start anew.
