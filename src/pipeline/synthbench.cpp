@@ -81,6 +81,24 @@ std::string describe_pair_set(const fs::path& root) {
            std::to_string(set.pair_rule());
 }
 
+// The mean of `values` and its standard error (the sample deviation over sqrt(n)); NaN where
+// undefined (no values; one value for the error).
+std::pair<double, double> mean_and_error(const std::vector<double>& values) {
+    if (values.empty())
+        return {NAN, NAN};
+    const double n = static_cast<double>(values.size());
+    double sum = 0;
+    for (double v : values)
+        sum += v;
+    const double mean = sum / n;
+    if (values.size() < 2)
+        return {mean, NAN};
+    double squares = 0;
+    for (double v : values)
+        squares += (v - mean) * (v - mean);
+    return {mean, std::sqrt(squares / (n - 1) / n)};
+}
+
 }  // namespace
 
 std::vector<double> synthbench_relative_row(const std::string& task,
@@ -163,10 +181,8 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         dpe.emplace(options.dpe_weights, dpe_motion, dpe_paste, pairs_dir.parent_path(),
                     dpe_driver_crop);
 
-    // sums[method][task][metric], and likewise the sums of squares and the counts
     const size_t nm = options.methods.size(), nt = tasks.size(), nk = options.metrics.size();
-    std::vector<double> sums(nm * nt * nk, 0.0), squares(nm * nt * nk, 0.0),
-        counts(nm * nt * nk, 0.0);
+    // Every score, pair-major, then task, then method; the rows' means are made from it.
     SynthbenchReport report;
     int64_t analyses = 0;
     std::optional<Progress> progress;
@@ -223,16 +239,8 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                         pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
                         self ? truth_path.string() : (folder / "driving.png").string());
                 }
-                auto values = scorer.score(prediction);
-                for (size_t k = 0; k < nk; ++k) {
-                    if (std::isnan(values[k]))
-                        continue;
-                    sums[(m * nt + t) * nk + k] += values[k];
-                    squares[(m * nt + t) * nk + k] += values[k] * values[k];
-                    counts[(m * nt + t) * nk + k] += 1;
-                }
                 report.per_pair.push_back(
-                    {folder.filename().string(), task, method, std::move(values)});
+                    {folder.filename().string(), task, method, scorer.score(prediction)});
             }
         }
         analyses += scorer.analyses();
@@ -260,13 +268,16 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         for (size_t t = 0; t < nt; ++t) {
             SynthbenchRow row{options.methods[m], tasks[t], count, {}, {}};
             for (size_t k = 0; k < nk; ++k) {
-                const size_t i = (m * nt + t) * nk + k;
-                const double n = counts[i], mean = n > 0 ? sums[i] / n : NAN;
+                std::vector<double> values;  // the pairs with a value
+                for (int64_t p = 0; p < count; ++p) {
+                    const double v =
+                        report.per_pair[(static_cast<size_t>(p) * nt + t) * nm + m].values[k];
+                    if (!std::isnan(v))
+                        values.push_back(v);
+                }
+                const auto [mean, sem] = mean_and_error(values);
                 row.mean.push_back(mean);
-                // The sample variance (n - 1), clamped at 0 against rounding.
-                const double variance =
-                    n > 1 ? std::max(0.0, (squares[i] - n * mean * mean) / (n - 1)) : NAN;
-                row.sem.push_back(n > 1 ? std::sqrt(variance / n) : NAN);
+                row.sem.push_back(sem);
             }
             report.rows.push_back(row);
         }
