@@ -144,6 +144,12 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "stopped moving the face within 500 steps (docs/training.md)")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
+    cmd->add_option("--lambda-expression-points", o.train.lambda_expression_points,
+                    "Weight of a loss holding the expression edits' flows to the true motion of\n"
+                    "the face's points, each point weighted by how far it moves, so that the\n"
+                    "mouth and eyes count (ours; 0: off; logged as expression_points)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     cmd->add_option("--r1", o.train.r1_gamma, "R1 penalty weight (0: none)")->capture_default_str();
     cmd->add_option("--clip-grad", o.train.clip_grad_norm,
                     "Clip the generator's total gradient norm to this before each step\n"

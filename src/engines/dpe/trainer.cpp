@@ -90,6 +90,7 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"lambda_rendered", o.lambda_rendered},
             {"cross_identity_fraction", o.cross_identity_fraction},
             {"lambda_motion_code", o.lambda_motion_code},
+            {"lambda_expression_points", o.lambda_expression_points},
             {"ema_half_life_images", o.ema_half_life_images}};
 }
 
@@ -132,6 +133,7 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.lambda_rendered = j.value("lambda_rendered", 0.0);        // absent before the option: off
     o.cross_identity_fraction = j.value("cross_identity_fraction", 0.0);  // absent before: none
     o.lambda_motion_code = j.value("lambda_motion_code", 0.0);  // absent before the option: off
+    o.lambda_expression_points = j.value("lambda_expression_points", 0.0);  // likewise
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -150,7 +152,8 @@ void validate(const DpeTrainOptions& o) {
     check(o.clip_grad_norm >= 0 && std::isfinite(o.clip_grad_norm), "--clip-grad", "must be >= 0");
     check(o.lambda_perceptual >= 0 && o.lambda_expression >= 0 && o.lambda_adversarial >= 0 &&
               o.lambda_self_reconstruction >= 0 && o.lambda_logits >= 0 &&
-              o.lambda_flow_points >= 0 && o.lambda_rendered >= 0 && o.lambda_motion_code >= 0,
+              o.lambda_flow_points >= 0 && o.lambda_rendered >= 0 && o.lambda_motion_code >= 0 &&
+              o.lambda_expression_points >= 0,
           "--lambda", "loss weights must be >= 0");
     check(o.logit_margin > 0 && std::isfinite(o.logit_margin), "--logit-margin", "must be > 0");
     check(o.r1_every >= 1, "--r1-every", "must be >= 1");
@@ -219,7 +222,7 @@ void export_model(const Generator& ema, const DpeTrainOptions& o, int64_t step,
 
 const char* const kLogHeader =
     "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm,cycle_l1,copy_l1,"
-    "max_logit,flow_points,edit_l1,motion_code,flow_points_by_block\n";
+    "max_logit,flow_points,edit_l1,motion_code,flow_points_by_block,expression_points\n";
 
 // Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
 // logged before a column existed just lack it).
@@ -370,6 +373,40 @@ torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced
     return sum / static_cast<double>(self_exp.size());
 }
 
+// The expression-point loss (ours, --lambda-expression-points; the option's comment in trainer.h
+// says why): for each expression edit, the L1 error of where its flows send the target's points,
+// as in flow_point_loss, averaged over the points with weights proportional to how far each one
+// truly moves in that edit (the weights of one image sum to 1; an image whose expression does
+// not change weighs nothing). Terms as in flow_point_loss: S' from the flow phase on, D'' with
+// the cycle; none in the warm-up (NaN). Mean over the decoder blocks.
+torch::Tensor motion_weighted_error(const torch::Tensor& grid, const torch::Tensor& target_points,
+                                    const torch::Tensor& from_points) {
+    const auto moved = (target_points - from_points).norm(2, {2});  // [B, 468]
+    const auto weights = moved / (moved.sum(1, /*keepdim=*/true) + 1e-12);
+    const auto error = (follow_grid(grid, target_points) - from_points).abs().sum(2);
+    return (weights * error).sum(1).mean();
+}
+
+torch::Tensor expression_point_loss(const std::map<std::string, torch::Tensor>& traced,
+                                    const train::ClipPairs& batch, FlowTerms terms) {
+    if (terms == FlowTerms::kSelf)
+        return torch::full({}, std::numeric_limits<double>::quiet_NaN(),
+                           batch.source_points.options());
+    const auto s1 = flow_grids(traced, kS1);
+    std::map<int64_t, torch::Tensor> d2;
+    if (terms == FlowTerms::kCycle)
+        d2 = flow_grids(traced, kD2);
+    check(!s1.empty(), "train dpe", "the expression edit's flow grids were not traced");
+    auto sum = torch::zeros({}, batch.source_points.options());
+    for (const auto& [r, grid] : s1) {
+        sum = sum + motion_weighted_error(grid, batch.source_edit_points, batch.source_points);
+        if (terms == FlowTerms::kCycle)
+            sum = sum + motion_weighted_error(d2.at(r), batch.driving_cycle_points,
+                                              batch.driving_edit_points);
+    }
+    return sum / static_cast<double>(s1.size());
+}
+
 // The motion-code read-out (ours, --lambda-motion-code): the best linear map R from the change
 // of the motion code alpha between two frames of one clip to the change of the face's 468 points
 // (grid units). Relative motion at inference adds such changes to the source's code, so the code
@@ -508,6 +545,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             o.lambda_rendered = given.lambda_rendered;
             o.cross_identity_fraction = given.cross_identity_fraction;
             o.lambda_motion_code = given.lambda_motion_code;
+            o.lambda_expression_points = given.lambda_expression_points;
             o.r1_gamma = given.r1_gamma;
             o.r1_every = given.r1_every;
             o.ema_half_life_images = given.ema_half_life_images;
@@ -733,13 +771,16 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             total = total + o.lambda_logits * logit_penalty(logits, o.logit_margin);
         // Logged whatever its weight: how far the flows are from the true motion.
         std::vector<torch::Tensor> flow_points_by_block;
-        const auto flow_points = flow_point_loss(traced, batch,
-                                                 warmup       ? FlowTerms::kSelf
-                                                 : flow_phase ? FlowTerms::kFirstEdits
-                                                              : FlowTerms::kCycle,
-                                                 &flow_points_by_block);
+        const auto flow_terms = warmup       ? FlowTerms::kSelf
+                                : flow_phase ? FlowTerms::kFirstEdits
+                                             : FlowTerms::kCycle;
+        const auto flow_points = flow_point_loss(traced, batch, flow_terms, &flow_points_by_block);
         if (o.lambda_flow_points > 0)
             total = total + o.lambda_flow_points * flow_points;
+        // Logged whatever its weight: how far the expression edits are from the true motion.
+        const auto expression_points = expression_point_loss(traced, batch, flow_terms);
+        if (o.lambda_expression_points > 0 && flow_terms != FlowTerms::kSelf)
+            total = total + o.lambda_expression_points * expression_points;
         if (o.lambda_motion_code > 0 && std::isfinite(motion_code.item<double>()))
             total = total + o.lambda_motion_code * motion_code;
         check(total.requires_grad(), "train dpe", "no trainable parameter reaches the loss");
@@ -808,7 +849,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
                               flow_points_by_block[k].item<double>());
                 log << line;
             }
-            log << "\n" << std::flush;
+            std::snprintf(line, sizeof(line), ",%.5f", expression_points.item<double>());
+            log << line << "\n" << std::flush;
         }
         if (done % o.sample_every == 0 || done == total_steps) {
             char name[64];

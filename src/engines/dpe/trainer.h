@@ -25,6 +25,8 @@
 //                                                     and D', train/synthetic_clips.h)
 //         + lambda_motion_code |R (alpha_D - alpha_S) - (p_D - p_S)|_1  (ours, off; R the ridge
 //                                   fit of the recent pairs' codes to their 468 points p)
+//         + lambda_expression_points * (the expression edits' flows against the true motion,
+//                                   each point weighted by how far it moves)  (ours, off)
 // with a residual discriminator telling S'' and D'' from real frames (+ lazy R1).
 // An optional warm-up (ours) fits only the self-reconstructions first, and an optional flow phase
 // (ours) then fits only the first edits' flows to the true motion. Two stages: joint
@@ -114,6 +116,16 @@ struct DpeTrainOptions {
     // (docs/training.md). The read-out is fitted at every weight (at 0 a pure probe) and
     // losses.csv logs its held-out error as motion_code. 0 = off, the paper's losses.
     double lambda_motion_code = 0.0;
+    // Weight of the expression-point loss (ours; expression_point_loss in trainer.cpp): the
+    // flow-point error of the expression edits (S' = e(S, D), and D'' = e(D', S) once the cycle
+    // runs), each point weighted by how far the edit truly moves it. Synthetic expressions move
+    // the points 0.007 grid units on average (under half a pixel at 128x128) against 0.07 for
+    // the pose edit, so in the flow-point loss's plain mean an expression edit that moves
+    // nothing scores as well as one that moves the mouth, and every model up to session 14 had
+    // learnt exactly that: its expression flows were no closer to the truth than no motion
+    // (docs/training.md). losses.csv logs expression_points whatever the weight (no motion
+    // scores about 0.028). 0 = off, the paper's losses.
+    double lambda_expression_points = 0.0;
     double r1_gamma = 1.0;  // 0: no R1
     // The generator's total gradient norm is clipped to this before each Adam step (0: never).
     // The norm itself is logged (losses.csv g_grad_norm) either way.
