@@ -17,6 +17,7 @@
 #include "core/progress.h"
 #include "core/safetensors.h"
 #include "engines/dpe/generator.h"
+#include "engines/dpe/held_out_pairs.h"
 #include "engines/dpe/trainer.h"
 #include "npm_models.h"
 #include "scratch_dir.h"
@@ -38,9 +39,27 @@ DpeTrainOptions tiny_run(const fs::path& output) {
     o.sample_every = 5;
     o.checkpoint_every = 100;
     o.log_every = 1;
+    o.validation_pairs = 4;
     o.output = output;
     o.show_progress = false;
     return o;
+}
+
+// The rows of a run's validation.csv, as numbers (the header is checked).
+std::vector<std::vector<double>> validation_rows(const fs::path& run) {
+    std::ifstream in(run / "validation.csv");
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line + "\n", HeldOutPairs::csv_header());
+    std::vector<std::vector<double>> rows;
+    while (std::getline(in, line)) {
+        std::vector<double> row;
+        std::stringstream cells(line);
+        for (std::string cell; std::getline(cells, cell, ',');)
+            row.push_back(std::stod(cell));
+        rows.push_back(row);
+    }
+    return rows;
 }
 
 // The options a run's last checkpoint saved (state.json).
@@ -83,8 +102,9 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     auto first = tiny_run(root / "resumed");
     first.max_steps_this_run = 2;
     EXPECT_EQ(train_dpe(first).last_step, 2);
-    // A row a killed run logged after its last checkpoint: resuming redoes that step.
+    // Rows a killed run logged after its last checkpoint: resuming redoes that step.
     std::ofstream(root / "resumed" / "losses.csv", std::ios::app) << "3,1,0,0,0,0,0,0,0,0\n";
+    std::ofstream(root / "resumed" / "validation.csv", std::ios::app) << "3,0,0,0,0,0,0,0,0\n";
     auto second = tiny_run(root / "resumed");
     second.resume = true;
     const auto resumed = train_dpe(second);
@@ -118,6 +138,24 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         ++lines;
     EXPECT_EQ(lines, 6);
     EXPECT_TRUE(fs::is_regular_file(root / "straight" / "samples" / "step_0000005.png"));
+
+    // The held-out pairs were scored at the start and at each checkpoint (the straight run's
+    // only one is its last step); the resumed run dropped the stale row and scored the same.
+    const auto held_straight = validation_rows(root / "straight");
+    const auto held_resumed = validation_rows(root / "resumed");
+    ASSERT_EQ(held_straight.size(), 2u);
+    ASSERT_EQ(held_resumed.size(), 3u);
+    EXPECT_EQ(held_straight[0][0], 0);
+    EXPECT_EQ(held_straight[1][0], 5);
+    EXPECT_EQ(held_resumed[1][0], 2);
+    for (size_t column = 1; column < 9; ++column) {
+        EXPECT_GT(held_straight[1][column], 0) << column;
+        EXPECT_NEAR(held_resumed[0][column], held_straight[0][column], 1e-5) << column;
+        EXPECT_NEAR(held_resumed[2][column], held_straight[1][column], 1e-4) << column;
+    }
+    // What no motion scores depends on the pairs only.
+    EXPECT_EQ(held_straight[0][3], held_straight[1][3]);
+    EXPECT_EQ(held_straight[0][7], held_straight[1][7]);
 
     // Extending a run with other loss weights: only with --override-losses. (The NoGradGuard
     // above is still in scope: training must turn gradients on by itself.)
@@ -157,7 +195,7 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         std::stringstream row(last);
         for (std::string cell; std::getline(row, cell, ',');)
             cells.push_back(cell);
-        ASSERT_EQ(cells.size(), 18u) << last;  // the header's 18 columns
+        ASSERT_EQ(cells.size(), 19u) << last;  // the header's 19 columns
         EXPECT_EQ(cells[0], "8");
         EXPECT_EQ(std::stod(cells[6]), 0.0) << last;
         EXPECT_EQ(std::stod(cells[8]), 0.0) << last;
@@ -168,6 +206,7 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
         EXPECT_GT(std::stod(cells[13]), 0.0) << last;  // max_logit: the flows have moved
         EXPECT_GT(std::stod(cells[15]), 0.0) << last;  // edit_l1
         EXPECT_GT(std::stod(cells[16]), 0.0) << last;  // motion_code
+        EXPECT_GT(std::stod(cells[18]), 0.0) << last;  // expression_points
     }
 
     // Resuming without step counts keeps the run's own schedule (8 steps: nothing left to do).
@@ -179,6 +218,9 @@ TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {
     auto unknown = tiny_run(root / "fresh_without_steps");
     unknown.joint_steps = -1;
     EXPECT_THROW(train_dpe(unknown), Error);
+    auto odd = tiny_run(root / "odd");
+    odd.validation_pairs = 3;  // half within a clip, half across: must be even
+    EXPECT_THROW(train_dpe(odd), Error);
 
     // A fresh run refuses a folder with a run in it; resume refuses one without.
     EXPECT_THROW(train_dpe(tiny_run(root / "straight")), Error);

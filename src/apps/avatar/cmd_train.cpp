@@ -67,7 +67,8 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
         "DPE: the paper's bidirectional cyclic training (reconstruction, perceptual and\n"
         "expression losses from the face-api nets, non-saturating GAN loss), joint stage then\n"
         "expression-generator refinement. Writes DIR/model.safetensors (usable with\n"
-        "`avatar animate --weights`), DIR/checkpoint/, DIR/losses.csv and DIR/samples/.\n"
+        "`avatar animate --weights`), DIR/checkpoint/, DIR/losses.csv, DIR/validation.csv\n"
+        "and DIR/samples/.\n"
         "Example: avatar train -m dpe -o runs/dpe64 --steps 20000 --refine-steps 5000");
     auto& o = *options;
     cmd->add_option("-m,--model", o.model, "Engine to train (dpe)")->capture_default_str();
@@ -206,6 +207,12 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
     cmd->add_option("--sample-every", o.train.sample_every, "Steps between sample grids")
         ->capture_default_str();
     cmd->add_option("--checkpoint-every", o.train.checkpoint_every, "Steps between checkpoints")
+        ->capture_default_str();
+    cmd->add_option("--validation-pairs", o.train.validation_pairs,
+                    "Held-out pairs of the training world (half within a clip, half across\n"
+                    "people) scored at the start and at every checkpoint into\n"
+                    "DIR/validation.csv; even, 0: none (with --resume: the run's own)")
+        ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--repeat-batches", o.train.repeat_batches,
                     "A check, not a way to train: cycle through only N fixed batches (0: the\n"

@@ -13,6 +13,8 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "core/progress.h"
+#include "engines/dpe/flow_terms.h"
+#include "engines/dpe/held_out_pairs.h"
 #include "media/image.h"
 #include "nn/state_dict.h"
 #include "train/adversarial.h"
@@ -91,7 +93,8 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
             {"cross_identity_fraction", o.cross_identity_fraction},
             {"lambda_motion_code", o.lambda_motion_code},
             {"lambda_expression_points", o.lambda_expression_points},
-            {"ema_half_life_images", o.ema_half_life_images}};
+            {"ema_half_life_images", o.ema_half_life_images},
+            {"validation_pairs", o.validation_pairs}};
 }
 
 // Restores what shapes the run (architecture, data, batch, loss weights) from a checkpoint's
@@ -134,6 +137,9 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.cross_identity_fraction = j.value("cross_identity_fraction", 0.0);  // absent before: none
     o.lambda_motion_code = j.value("lambda_motion_code", 0.0);  // absent before the option: off
     o.lambda_expression_points = j.value("lambda_expression_points", 0.0);  // likewise
+    // The run's own, so that validation.csv's rows stay comparable; runs from before the
+    // option take the call's.
+    o.validation_pairs = j.value("validation_pairs", o.validation_pairs);
     if (o.joint_steps < 0)
         o.joint_steps = j.at("joint_steps").get<int64_t>();
     if (o.refine_steps < 0)
@@ -165,6 +171,9 @@ void validate(const DpeTrainOptions& o) {
     check(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "--adam-beta1", "must be in [0, 1)");
     check(o.cross_identity_fraction >= 0 && o.cross_identity_fraction <= 1, "--cross-fraction",
           "must be in [0, 1]");
+    check(o.validation_pairs == 0 || (o.validation_pairs >= 2 && o.validation_pairs % 2 == 0),
+          "--validation-pairs",
+          "must be an even number >= 2 (half within a clip, half across people), or 0 for none");
     check(o.log_every >= 1 && o.sample_every >= 1 && o.checkpoint_every >= 1, "--*-every",
           "intervals must be >= 1");
 }
@@ -224,18 +233,18 @@ const char* const kLogHeader =
     "step,stage,seconds_per_step,rec,per,exp,adv,g_total,d_loss,r1,g_grad_norm,cycle_l1,copy_l1,"
     "max_logit,flow_points,edit_l1,motion_code,flow_points_by_block,expression_points\n";
 
-// Keeps the rows of steps <= `last_step` of a losses.csv under today's header (rows of runs
-// logged before a column existed just lack it).
-void truncate_log(const fs::path& path, int64_t last_step) {
+// Keeps the rows of steps <= `last_step` of a run's CSV log (losses.csv, validation.csv) under
+// today's `header` (rows of runs logged before a column existed just lack it).
+void truncate_log(const fs::path& path, const char* header, int64_t last_step) {
     std::ifstream in(path);
     if (!in)
         return;
-    std::string kept = kLogHeader, line;
-    bool header = true;
+    std::string kept = header, line;
+    bool first = true;
     while (std::getline(in, line)) {
-        if (!header && std::strtoll(line.c_str(), nullptr, 10) <= last_step)
+        if (!first && std::strtoll(line.c_str(), nullptr, 10) <= last_step)
             kept += line + "\n";
-        header = false;
+        first = false;
     }
     in.close();
     write_file_atomic(path, kept.data(), kept.size());
@@ -254,157 +263,6 @@ void start_with_identity_flows(Generator& g) {
             name.compare(name.size() - 12, 12, ".conv.weight") == 0)
             item.value().zero_();
     }
-}
-
-// The flow and mask logits ("to_flows.K/raw") of every level of every traced render. The
-// penalty is the mean of relu(|logit| - margin)^2 per level, summed over levels and renders.
-bool ends_with(const std::string& name, const std::string& suffix) {
-    return name.size() >= suffix.size() &&
-           name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::vector<torch::Tensor> flow_logits(const std::map<std::string, torch::Tensor>& traced) {
-    std::vector<torch::Tensor> logits;
-    for (const auto& [name, raw] : traced) {
-        if (ends_with(name, "/raw"))
-            logits.push_back(raw);
-    }
-    check(!logits.empty(), "train dpe", "no flow logits were traced");
-    return logits;
-}
-
-torch::Tensor logit_penalty(const std::vector<torch::Tensor>& logits, double margin) {
-    torch::Tensor sum = torch::zeros({}, logits.front().options());
-    for (const auto& raw : logits)
-        sum = sum + torch::relu(raw.abs() - margin).square().mean();
-    return sum;
-}
-
-// The largest |logit| (logged: tanh and sigmoid saturate past ~3 to 5).
-double max_abs_logit(const std::vector<torch::Tensor>& logits) {
-    torch::NoGradGuard no_grad;
-    double m = 0;
-    for (const auto& raw : logits)
-        m = std::max(m, raw.abs().max().item<double>());
-    return m;
-}
-
-// The renders of one step, whose numbers are their Trace prefixes: the self-reconstructions,
-// then the cycle S' = e(S, D), S'' = p(S', D), D' = p(D, S), D'' = e(D', S).
-enum Render { kSelfExp, kSelfPose, kS1, kS2, kD1, kD2 };
-
-// The warp grids of one render by resolution: [B, r, r, 2] in grid_sample coordinates.
-std::map<int64_t, torch::Tensor> flow_grids(const std::map<std::string, torch::Tensor>& traced,
-                                            Render render) {
-    const std::string prefix = std::to_string(static_cast<int>(render)) + "/";
-    std::map<int64_t, torch::Tensor> grids;
-    for (const auto& [name, grid] : traced) {
-        if (name.compare(0, prefix.size(), prefix) == 0 && ends_with(name, "/flow_grid"))
-            grids[grid.size(1)] = grid;
-    }
-    return grids;
-}
-
-// Where a warp grid [B, r, r, 2] sends points [B, N, 2] (both in grid_sample coordinates):
-// the source position each point's output pixel is read from, [B, N, 2].
-torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points) {
-    return torch::grid_sampler(grid.permute({0, 3, 1, 2}), points.unsqueeze(1), /*bilinear*/ 0,
-                               /*border*/ 1, /*align_corners=*/false)
-        .squeeze(2)
-        .permute({0, 2, 1});
-}
-
-// The flow-point loss (ours): the mean L1, in grid_sample units, between where the flows send
-// the target frame's 468 face points and where those points are in the frame the render reads.
-// Each decoder block warps the encoder features of its input, so render k's output pixel x comes
-// from its input at grid_k(x); through the cycle, S'' at x comes from S at grid_S'(grid_S''(x)),
-// and S'' must be its truth (D within a clip): grid_S'(grid_S''(p_S'')) = p_S; likewise
-// grid_D'(grid_D''(p_D'')) = p_D, and the self-reconstructions must keep every point
-// (grid(p_S) = p_S). The intermediates are held alone too, to the points of their rendered truth:
-// grid_S'(p_S') = p_S and grid_D'(p_D') = p_D, which fixes how the motion is split between the
-// two edits. Every block's flow is held, coarse and fine. In the warm-up only the
-// self-reconstructions exist and only they are held; in the flow phase the first edits too.
-// `by_block` (optional) receives each block's share, coarse to fine, detached: the sum of its
-// terms, whose mean over the blocks is the loss (logged to tell a floor of the coarse blocks,
-// which carry the large motion on a few cells, from one of the fine blocks).
-enum class FlowTerms { kSelf, kFirstEdits, kCycle };
-torch::Tensor flow_point_loss(const std::map<std::string, torch::Tensor>& traced,
-                              const train::ClipPairs& batch, FlowTerms terms,
-                              std::vector<torch::Tensor>* by_block = nullptr) {
-    const auto self_exp = flow_grids(traced, kSelfExp);
-    const auto self_pose = flow_grids(traced, kSelfPose);
-    check(!self_exp.empty() && self_exp.size() == self_pose.size(), "train dpe",
-          "the self-reconstructions' flow grids were not traced");
-    const auto& pS = batch.source_points;
-    const auto& pD = batch.driving_points;
-    // The cycle's grids, gathered once (each lookup scans every traced tensor).
-    std::map<int64_t, torch::Tensor> s1, s2, d1, d2;
-    if (terms != FlowTerms::kSelf) {
-        s1 = flow_grids(traced, kS1);
-        d1 = flow_grids(traced, kD1);
-    }
-    if (terms == FlowTerms::kCycle) {
-        s2 = flow_grids(traced, kS2);
-        d2 = flow_grids(traced, kD2);
-    }
-    auto sum = torch::zeros({}, pS.options());
-    for (const auto& [r, grid] : self_exp) {  // std::map: coarse to fine
-        auto block = (follow_grid(grid, pS) - pS).abs().mean() +
-                     (follow_grid(self_pose.at(r), pS) - pS).abs().mean();
-        if (terms != FlowTerms::kSelf) {
-            const auto& s1_at = s1.at(r);
-            const auto& d1_at = d1.at(r);
-            block = block + (follow_grid(s1_at, batch.source_edit_points) - pS).abs().mean() +
-                    (follow_grid(d1_at, batch.driving_edit_points) - pD).abs().mean();
-            if (terms == FlowTerms::kCycle) {
-                block = block +
-                        (follow_grid(s1_at, follow_grid(s2.at(r), batch.source_cycle_points)) - pS)
-                            .abs()
-                            .mean() +
-                        (follow_grid(d1_at, follow_grid(d2.at(r), batch.driving_cycle_points)) - pD)
-                            .abs()
-                            .mean();
-            }
-        }
-        if (by_block)
-            by_block->push_back(block.detach());
-        sum = sum + block;
-    }
-    return sum / static_cast<double>(self_exp.size());
-}
-
-// The expression-point loss (ours, --lambda-expression-points; the option's comment in trainer.h
-// says why): for each expression edit, the L1 error of where its flows send the target's points,
-// as in flow_point_loss, averaged over the points with weights proportional to how far each one
-// truly moves in that edit (the weights of one image sum to 1; an image whose expression does
-// not change weighs nothing). Terms as in flow_point_loss: S' from the flow phase on, D'' with
-// the cycle; none in the warm-up (NaN). Mean over the decoder blocks.
-torch::Tensor motion_weighted_error(const torch::Tensor& grid, const torch::Tensor& target_points,
-                                    const torch::Tensor& from_points) {
-    const auto moved = (target_points - from_points).norm(2, {2});  // [B, 468]
-    const auto weights = moved / (moved.sum(1, /*keepdim=*/true) + 1e-12);
-    const auto error = (follow_grid(grid, target_points) - from_points).abs().sum(2);
-    return (weights * error).sum(1).mean();
-}
-
-torch::Tensor expression_point_loss(const std::map<std::string, torch::Tensor>& traced,
-                                    const train::ClipPairs& batch, FlowTerms terms) {
-    if (terms == FlowTerms::kSelf)
-        return torch::full({}, std::numeric_limits<double>::quiet_NaN(),
-                           batch.source_points.options());
-    const auto s1 = flow_grids(traced, kS1);
-    std::map<int64_t, torch::Tensor> d2;
-    if (terms == FlowTerms::kCycle)
-        d2 = flow_grids(traced, kD2);
-    check(!s1.empty(), "train dpe", "the expression edit's flow grids were not traced");
-    auto sum = torch::zeros({}, batch.source_points.options());
-    for (const auto& [r, grid] : s1) {
-        sum = sum + motion_weighted_error(grid, batch.source_edit_points, batch.source_points);
-        if (terms == FlowTerms::kCycle)
-            sum = sum + motion_weighted_error(d2.at(r), batch.driving_cycle_points,
-                                              batch.driving_edit_points);
-    }
-    return sum / static_cast<double>(s1.size());
 }
 
 // The motion-code read-out (ours, --lambda-motion-code): the best linear map R from the change
@@ -641,14 +499,31 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     }
     // Rows past the checkpoint were logged by the stopped run and are about to be redone.
     if (has_checkpoint)
-        truncate_log(o.output / "losses.csv", step);
+        truncate_log(o.output / "losses.csv", kLogHeader, step);
     const bool new_log = !fs::exists(o.output / "losses.csv");
     std::ofstream log(o.output / "losses.csv", std::ios::app);
     if (new_log)
         log << kLogHeader;
 
+    // The held-out pairs' scores: a row for the starting weights, then one per checkpoint.
+    std::optional<HeldOutPairs> held_out;
+    std::optional<std::ofstream> validation_log;
+    if (o.validation_pairs > 0) {
+        held_out.emplace(sampler, o.validation_pairs);
+        const auto path = o.output / "validation.csv";
+        if (has_checkpoint)
+            truncate_log(path, HeldOutPairs::csv_header(), step);
+        const bool new_validation = !fs::exists(path);
+        validation_log.emplace(path, std::ios::app);
+        if (new_validation)
+            *validation_log << HeldOutPairs::csv_header() << held_out->score(ema, step)
+                            << std::flush;
+    }
+
     auto save = [&](int64_t done) {
         export_model(ema, o, done, report.model);
+        if (held_out)
+            *validation_log << held_out->score(ema, done) << std::flush;
         train::save_checkpoint(checkpoint_dir, checkpoint_parts(true),
                                {{"step", done}, {"stage", stage}, {"options", options_json(o)}});
     };
@@ -680,9 +555,7 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         // for the backward pass anyway) to reach the flow and mask logits, logged and penalised,
         // and the flow grids; the renders below come in the order of enum Render.
         std::map<std::string, torch::Tensor> traced;
-        const auto trace = [&](Render render) {
-            return Trace(&traced, std::to_string(static_cast<int>(render)) + "/");
-        };
+        const auto trace = [&](Render render) { return Trace(&traced, trace_prefix(render)); };
         const auto e = [&](const SourceCode& c, const torch::Tensor& d, Render render) {
             return g->render(c, d, Stage::kExpression, trace(render));
         };
@@ -692,8 +565,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         const auto cS = g->encode(S);
         const auto alpha_S = g->alpha(cS.wa);
         const auto dS = g->directions(alpha_S);
-        const auto eSS = e(cS, dS, kSelfExp);  // self-reconstructions
-        const auto pSS = p(cS, dS, kSelfPose);
+        const auto eSS = e(cS, dS, Render::kSelfExp);  // self-reconstructions
+        const auto pSS = p(cS, dS, Render::kSelfPose);
         const auto self_l1 = (eSS - S).abs().mean() + (pSS - S).abs().mean();
         const bool warmup = stage == 1 && step < o.warmup_steps;
         const bool flow_phase = stage == 1 && !warmup && step < o.warmup_steps + o.flow_phase_steps;
@@ -717,8 +590,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
             const auto same = batch.same_identity.nonzero().flatten();
             motion_code =
                 motion_code_loss(readout, alpha_S, alpha_D, batch, same, o.lambda_motion_code > 0);
-            const auto S1 = e(cS, dD, kS1);  // S'  = e(S, D)
-            const auto D1 = p(cD, dS, kD1);  // D'  = p(D, S)
+            const auto S1 = e(cS, dD, Render::kS1);  // S'  = e(S, D)
+            const auto D1 = p(cD, dS, Render::kD1);  // D'  = p(D, S)
             // The rendered truth of S' and D' (ours): logged always, a loss with its weight.
             edit_l1 = 0.5 * ((S1 - batch.source_edit).abs().mean() +
                              (D1 - batch.driving_edit).abs().mean());
@@ -730,8 +603,8 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
                 exp = per;
                 cycle_l1 = torch::full({}, std::numeric_limits<double>::quiet_NaN(), S.options());
             } else {
-                S2 = p(g->encode(S1), dD, kS2);  // S'' = p(S', D)
-                D2 = e(g->encode(D1), dS, kD2);  // D'' = e(D', S)
+                S2 = p(g->encode(S1), dD, Render::kS2);  // S'' = p(S', D)
+                D2 = e(g->encode(D1), dS, Render::kD2);  // D'' = e(D', S)
                 // The cycle's targets: D and S within a clip, rendered across identities.
                 const auto& target_S2 = batch.source_cycle;
                 const auto& target_D2 = batch.driving_cycle;

@@ -37,6 +37,8 @@
 // Output folder:
 //   model.safetensors   the EMA generator, official tensor names (loads with load_dpe_generator)
 //   checkpoint/         everything to resume (train/checkpoint.h)
+//   validation.csv      the held-out pairs' scores at the start and at every checkpoint
+//                       (held_out_pairs.h; validation_pairs below)
 //   losses.csv          one row per logged step; besides the losses, cycle_l1 = |S'' - D|_1 and
 //                       copy_l1 = |S - D|_1 (what leaving the source unchanged would score):
 //                       cycle_l1 below copy_l1 means the generator has learnt to move the face;
@@ -158,6 +160,10 @@ struct DpeTrainOptions {
     // Half-life of the generator's moving average in training images (train/ema.h; ramped up
     // over the run's first images). Longer smooths the step-to-step noise of high learning rates.
     double ema_half_life_images = 2000.0;
+    // Held-out pairs of the training world scored at the start and at every checkpoint, with the
+    // exported generator, into validation.csv (held_out_pairs.h): half within a clip, half across
+    // people. Even; 0 = none.
+    int64_t validation_pairs = 64;
     int64_t log_every = 10;
     int64_t sample_every = 500;
     int64_t checkpoint_every = 200;
