@@ -21,13 +21,14 @@ TEST(CliTrain, TinyDpeRunWritesAModelAndRefusesToOverwrite) {
     const auto dir = avatar::testing::fresh_dir("cli_train", "tiny") / "run";
     const std::string tiny =
         " -m dpe --size 16 --width 8 --max-channels 32 --batch 1 --steps 2 "
-        "--refine-steps 0 -o " +
+        "--refine-steps 0 --validation-pairs 2 -o " +
         dir.string();
     const auto r = run_cli("-q --threads 1 train" + tiny);
     ASSERT_EQ(r.exit_status, 0) << r.output;
     EXPECT_TRUE(fs::is_regular_file(dir / "model.safetensors"));
     EXPECT_TRUE(fs::is_regular_file(dir / "checkpoint" / "state.json"));
     EXPECT_TRUE(fs::is_regular_file(dir / "losses.csv"));
+    EXPECT_TRUE(fs::is_regular_file(dir / "validation.csv"));
     const auto info = run_cli("info " + (dir / "model.safetensors").string());
     EXPECT_NE(info.output.find("dpe-own"), std::string::npos) << info.output;
 
@@ -37,6 +38,8 @@ TEST(CliTrain, TinyDpeRunWritesAModelAndRefusesToOverwrite) {
     expect_one_line_error(
         run_cli("train -m dpe --max-channels 16 --width 8 -o " + (dir / "y").string()),
         "--max-channels");
+    expect_one_line_error(run_cli("train -m dpe --validation-pairs 3 -o " + (dir / "z").string()),
+                          "--validation-pairs");
 }
 
 }  // namespace

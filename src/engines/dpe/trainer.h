@@ -118,15 +118,15 @@ struct DpeTrainOptions {
     // (docs/training.md). The read-out is fitted at every weight (at 0 a pure probe) and
     // losses.csv logs its held-out error as motion_code. 0 = off, the paper's losses.
     double lambda_motion_code = 0.0;
-    // Weight of the expression-point loss (ours; expression_point_loss in trainer.cpp): the
+    // Weight of the expression-point loss (ours; expression_point_loss in flow_terms.h): the
     // flow-point error of the expression edits (S' = e(S, D), and D'' = e(D', S) once the cycle
     // runs), each point weighted by how far the edit truly moves it. Synthetic expressions move
     // the points 0.007 grid units on average (under half a pixel at 128x128) against 0.07 for
     // the pose edit, so in the flow-point loss's plain mean an expression edit that moves
     // nothing scores as well as one that moves the mouth, and every model up to session 14 had
-    // learnt exactly that: its expression flows were no closer to the truth than no motion
-    // (docs/training.md). losses.csv logs expression_points whatever the weight (no motion
-    // scores about 0.028). 0 = off, the paper's losses.
+    // learnt exactly that: on held-out pairs its expression flows scored what no motion scores
+    // (validation.csv, docs/training.md). losses.csv logs expression_points whatever the weight.
+    // 0 = off, the paper's losses.
     double lambda_expression_points = 0.0;
     double r1_gamma = 1.0;  // 0: no R1
     // The generator's total gradient norm is clipped to this before each Adam step (0: never).
