@@ -33,13 +33,15 @@ torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points
         .permute({0, 2, 1});
 }
 
-// One expression edit's share of expression_point_loss: the target's points followed through
-// `grid`, their L1 error against where they come from, weighted by how far each one moves.
-torch::Tensor motion_weighted_error(const torch::Tensor& grid, const torch::Tensor& target_points,
+// The L1 error of `reached` (where a render's flows send the target's points, [B, 468, 2])
+// against where the points come from, averaged over the points with weights proportional to how
+// far each one truly moves (target against from); an image's weights sum to 1.
+torch::Tensor motion_weighted_error(const torch::Tensor& reached,
+                                    const torch::Tensor& target_points,
                                     const torch::Tensor& from_points) {
     const auto moved = (target_points - from_points).norm(2, {2});  // [B, 468]
     const auto weights = moved / (moved.sum(1, /*keepdim=*/true) + 1e-12);
-    const auto error = (follow_grid(grid, target_points) - from_points).abs().sum(2);
+    const auto error = (reached - from_points).abs().sum(2);
     return (weights * error).sum(1).mean();
 }
 
@@ -132,19 +134,20 @@ torch::Tensor expression_point_loss(const std::map<std::string, torch::Tensor>& 
     check(!s1.empty(), "train dpe", "the expression edit's flow grids were not traced");
     auto sum = torch::zeros({}, batch.source_points.options());
     for (const auto& [r, grid] : s1) {
-        sum = sum + motion_weighted_error(grid, batch.source_edit_points, batch.source_points);
+        sum = sum + motion_weighted_error(follow_grid(grid, batch.source_edit_points),
+                                          batch.source_edit_points, batch.source_points);
         if (terms == FlowTerms::kCycle)
-            sum = sum + motion_weighted_error(d2.at(r), batch.driving_cycle_points,
-                                              batch.driving_edit_points);
+            sum =
+                sum + motion_weighted_error(follow_grid(d2.at(r), batch.driving_cycle_points),
+                                            batch.driving_cycle_points, batch.driving_edit_points);
     }
     return sum / static_cast<double>(s1.size());
 }
 
 torch::Tensor still_expression_points(const train::ClipPairs& batch) {
-    const auto moved = (batch.source_edit_points - batch.source_points).norm(2, {2});
-    const auto weights = moved / (moved.sum(1, /*keepdim=*/true) + 1e-12);
-    const auto error = (batch.source_edit_points - batch.source_points).abs().sum(2);
-    return (weights * error).sum(1).mean();
+    // Flows that move nothing send each point to itself.
+    return motion_weighted_error(batch.source_edit_points, batch.source_edit_points,
+                                 batch.source_points);
 }
 
 }  // namespace avatar::engines::dpe

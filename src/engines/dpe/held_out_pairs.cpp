@@ -14,20 +14,8 @@ constexpr int64_t kHeldOutIndex = 2000000011;
 // Pairs rendered at once: the generator's activations stay small whatever the pair count.
 constexpr int64_t kChunk = 8;
 
-// The fields the first edits are scored on; the cycle's truth is dropped to save memory.
-train::ClipPairs first_edits_only(const train::ClipPairs& all) {
-    train::ClipPairs kept;
-    kept.source = all.source;
-    kept.driving = all.driving;
-    kept.source_points = all.source_points;
-    kept.driving_points = all.driving_points;
-    kept.source_edit = all.source_edit;
-    kept.driving_edit = all.driving_edit;
-    kept.source_edit_points = all.source_edit_points;
-    kept.driving_edit_points = all.driving_edit_points;
-    return kept;
-}
-
+// The fields the first edits are scored on, pairs [from, from + count); the cycle's truth is
+// left out (the held-out pairs keep only these, to save memory).
 train::ClipPairs slice(const train::ClipPairs& all, int64_t from, int64_t count) {
     train::ClipPairs part;
     part.source = all.source.narrow(0, from, count);
@@ -84,8 +72,8 @@ HeldOutPairs::HeldOutPairs(train::SyntheticClipSampler& sampler, int64_t pairs) 
           "must be an even number >= 2 (half within a clip, half across people), or 0 for none; "
           "got " +
               std::to_string(pairs));
-    within_ = first_edits_only(sampler.mixed(kHeldOutIndex, pairs / 2, 0.0));
-    across_ = first_edits_only(sampler.mixed(kHeldOutIndex, pairs / 2, 1.0));
+    within_ = slice(sampler.mixed(kHeldOutIndex, pairs / 2, 0.0), 0, pairs / 2);
+    across_ = slice(sampler.mixed(kHeldOutIndex, pairs / 2, 1.0), 0, pairs / 2);
 }
 
 const char* HeldOutPairs::csv_header() {
