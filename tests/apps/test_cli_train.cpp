@@ -40,6 +40,32 @@ TEST(CliTrain, TinyDpeRunWritesAModelAndRefusesToOverwrite) {
         "--max-channels");
     expect_one_line_error(run_cli("train -m dpe --validation-pairs 3 -o " + (dir / "z").string()),
                           "--validation-pairs");
+    expect_one_line_error(run_cli("train -m dpe --motion-dim 0 -o " + (dir / "m").string()),
+                          "--motion-dim");
+}
+
+TEST(CliTrain, InitWithMoreMotionDirectionsWidensTheModel) {
+    if (!avatar::testing::faceapi_models_installed())
+        GTEST_SKIP() << "the @vladmandic/face-api npm package is not installed";
+    const auto root = avatar::testing::fresh_dir("cli_train", "widen");
+    const std::string tiny =
+        " -m dpe --size 16 --width 8 --max-channels 32 --batch 1 --steps 1 --refine-steps 0 "
+        "--validation-pairs 2";
+    const auto narrow = root / "narrow" / "model.safetensors";
+    ASSERT_EQ(
+        run_cli("-q --threads 1 train" + tiny + " -o " + (root / "narrow").string()).exit_status,
+        0);
+    const auto wide = run_cli("-q --threads 1 train" + tiny + " --motion-dim 24 --init " +
+                              narrow.string() + " -o " + (root / "wide").string());
+    ASSERT_EQ(wide.exit_status, 0) << wide.output;
+    const auto info = run_cli("info " + (root / "wide" / "model.safetensors").string());
+    EXPECT_NE(info.output.find("\"motion_dim\":24"), std::string::npos) << info.output;
+
+    // Fewer directions than the file has cannot be made from it; the refused run leaves nothing.
+    expect_one_line_error(run_cli("train" + tiny + " --motion-dim 12 --init " + narrow.string() +
+                                  " -o " + (root / "fewer").string()),
+                          narrow.string());
+    EXPECT_FALSE(fs::exists(root / "fewer"));
 }
 
 }  // namespace

@@ -19,6 +19,8 @@
 #include "engines/dpe/generator.h"
 #include "engines/dpe/held_out_pairs.h"
 #include "engines/dpe/trainer.h"
+#include "engines/dpe/widen_motion.h"
+#include "nn/state_dict.h"
 #include "npm_models.h"
 #include "scratch_dir.h"
 #include "train/synthetic_clips.h"
@@ -86,6 +88,55 @@ TEST(DpeTrainer, CompactConfigDoublesChannelsUpToTheCap) {
     EXPECT_EQ(c.style_dim, 128);
     EXPECT_THROW(compact_config(48, 8, 32), Error);
     EXPECT_THROW(compact_config(64, 8, 16), Error);  // narrower than the 20 directions
+    EXPECT_EQ(compact_config(64, 8, 16, 16).motion_dim, 16);
+    EXPECT_EQ(compact_config(64, 8, 128, 40).motion_dim, 40);
+    EXPECT_THROW(compact_config(64, 8, 128, 0), Error);
+}
+
+TEST(DpeTrainer, WideningTheMotionCodeKeepsTheOutputsAndLearns) {
+    const auto root = avatar::testing::fresh_dir("engines", "dpe_widen_motion");
+    torch::manual_seed(5);
+    Generator narrow(compact_config(16, 8, 32));
+    nn::save_state(*narrow, root / "narrow.safetensors");
+    const auto file = SafetensorsFile::open(root / "narrow.safetensors");
+    Generator wide(compact_config(16, 8, 32, 28));
+    load_widening_motion(wide, file);
+
+    // The file's directions keep their basis vectors; the new ones are orthonormal to them.
+    EXPECT_TRUE(torch::allclose(wide->basis().narrow(1, 0, 20), narrow->basis(), 1e-5, 1e-6));
+    const auto gram = wide->basis().t().matmul(wide->basis());
+    EXPECT_TRUE(torch::allclose(gram, torch::eye(28), 1e-5, 1e-5));
+
+    // Same outputs in every stage: alpha is zero along the new directions.
+    narrow->eval();
+    wide->eval();
+    const auto source = torch::rand({2, 3, 16, 16}) * 2 - 1;
+    const auto driving = torch::rand({2, 3, 16, 16}) * 2 - 1;
+    {
+        torch::NoGradGuard no_grad;
+        const auto a = wide->alpha(wide->encode(driving).wa);
+        EXPECT_EQ(a.size(1), 28);
+        EXPECT_EQ(a.narrow(1, 20, 8).abs().max().item<double>(), 0.0);
+        for (const auto stage : {Stage::kExpression, Stage::kPose, Stage::kBoth}) {
+            const auto expected = narrow->forward(source, driving, stage);
+            const auto got = wide->forward(source, driving, stage);
+            EXPECT_TRUE(torch::allclose(got, expected, 1e-4, 1e-5))
+                << static_cast<int>(stage) << ": " << (got - expected).abs().max().item<double>();
+        }
+    }
+
+    // The silent directions are not dead: a loss on the output reaches their alpha rows.
+    wide->train();
+    wide->forward(source, driving, Stage::kBoth).square().mean().backward();
+    const auto& alpha_weight = wide->named_parameters()["mlp.4.weight"];
+    ASSERT_TRUE(alpha_weight.grad().defined());
+    EXPECT_GT(alpha_weight.grad().narrow(0, 20, 8).abs().max().item<double>(), 0.0);
+
+    // Only the number of directions may grow, never shrink, and nothing else may change.
+    Generator fewer(compact_config(16, 8, 32, 12));
+    EXPECT_THROW(load_widening_motion(fewer, file), Error);
+    Generator wider_channels(compact_config(16, 16, 32, 28));
+    EXPECT_THROW(load_widening_motion(wider_channels, file), Error);
 }
 
 TEST(DpeTrainer, ResumeContinuesExactlyAndTheModelLoads) {

@@ -16,6 +16,7 @@ struct TrainCliOptions {
     int64_t size = 64;
     int64_t width = 32;
     int64_t max_channels = 128;
+    int64_t motion_dim = 20;
     uint64_t seed = 1;
     int64_t identities = 100000;
     std::vector<std::string> photo_textures, backgrounds;
@@ -27,7 +28,7 @@ int run_train(TrainCliOptions o, const GlobalOptions& global, bool steps_given,
               bool refine_steps_given) {
     check(o.model == "dpe", "-m", "'" + o.model + "' cannot be trained yet (dpe)");
     o.train.output = o.output;
-    o.train.model = engines::dpe::compact_config(o.size, o.width, o.max_channels);
+    o.train.model = engines::dpe::compact_config(o.size, o.width, o.max_channels, o.motion_dim);
     o.train.data.seed = o.seed;
     o.train.data.identities = static_cast<int>(o.identities);
     o.train.data.photo_textures = o.photo_textures;
@@ -82,14 +83,19 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                   "--adam-beta1, --cross-fraction and --ema-half-life instead of the checkpoint's\n"
                   "(the optimizer state and the average so far are kept)");
     cmd->add_option("--init", o.train.init,
-                    "Start a fresh run from these DPE weights (same architecture), e.g. a shipped\n"
-                    "model.safetensors")
+                    "Start a fresh run from these DPE weights (same architecture, or fewer motion\n"
+                    "directions than --motion-dim), e.g. a shipped model.safetensors")
         ->check(CLI::ExistingFile);
     cmd->add_option("--size", o.size, "Image size of the model (power of two)")
         ->capture_default_str();
     cmd->add_option("--width", o.width, "Channels at full resolution (doubling per halving)")
         ->capture_default_str();
     cmd->add_option("--max-channels", o.max_channels, "Channel cap, also the latent size")
+        ->capture_default_str();
+    cmd->add_option("--motion-dim", o.motion_dim,
+                    "Motion directions (the length of alpha; the official model has 20). With\n"
+                    "--init of a file with fewer, the new directions start silent, so the run\n"
+                    "starts from the file's outputs")
         ->capture_default_str();
     cmd->add_option("--batch", o.train.batch, "Pairs per step")->capture_default_str();
     auto* steps = cmd->add_option("--steps", o.train.joint_steps,

@@ -15,6 +15,7 @@
 #include "core/progress.h"
 #include "engines/dpe/flow_terms.h"
 #include "engines/dpe/held_out_pairs.h"
+#include "engines/dpe/widen_motion.h"
 #include "media/image.h"
 #include "nn/state_dict.h"
 #include "train/adversarial.h"
@@ -25,16 +26,19 @@
 namespace avatar::engines::dpe {
 namespace fs = std::filesystem;
 
-DPEConfig compact_config(int64_t size, int64_t width, int64_t max_channels) {
+DPEConfig compact_config(int64_t size, int64_t width, int64_t max_channels, int64_t motion_dim) {
     check(size >= 8 && size <= 1024 && (size & (size - 1)) == 0, "--size",
           "must be a power of two in [8, 1024], got " + std::to_string(size));
     check(width >= 1 && max_channels >= width, "--width", "need 1 <= width <= max channels");
-    // The latent is max_channels wide and holds a basis of 20 motion directions.
-    check(max_channels >= 20, "--max-channels", "must be at least 20 (the motion directions)");
+    check(motion_dim >= 1, "--motion-dim", "must be at least 1, got " + std::to_string(motion_dim));
+    // The latent is max_channels wide and holds an orthonormal basis of the motion directions.
+    check(max_channels >= motion_dim, "--max-channels",
+          "must be at least the number of motion directions (" + std::to_string(motion_dim) +
+              "), got " + std::to_string(max_channels));
     DPEConfig config;
     config.size = size;
     config.style_dim = max_channels;
-    config.motion_dim = 20;
+    config.motion_dim = motion_dim;
     int64_t channels = width;
     for (int64_t r = size; r >= 4; r /= 2) {
         config.channels[r] = std::min(channels, max_channels);
@@ -413,7 +417,6 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
         check(!o.resume, o.output.string(), "has no checkpoint to resume from");
     }
     o.data.image_size = static_cast<int>(o.model.size);
-    fs::create_directories(o.output / "samples");
 
     train::SyntheticClipSampler sampler(o.data);
     train::FaceFeatureLosses features;
@@ -423,13 +426,11 @@ DpeTrainReport train_dpe(DpeTrainOptions o) {
     Generator g(o.model), ema(o.model);
     if (!o.init.empty()) {
         check(!has_checkpoint, "--init", "cannot be combined with --resume");
-        const auto file = SafetensorsFile::open(o.init);
-        const auto config = DPEConfig::detect_from_weights(file);
-        check(config.to_json() == o.model.to_json(), o.init.string(),
-              "has another architecture (" + config.to_json().dump() + ") than the run (" +
-                  o.model.to_json().dump() + ")");
-        nn::load_state(*g, file);
+        load_widening_motion(g, SafetensorsFile::open(o.init));
     }
+    // Created once the data and the initial weights are known to load: a refused run leaves no
+    // empty folder behind.
+    fs::create_directories(o.output / "samples");
     if (o.init.empty() && !has_checkpoint) {
         start_with_identity_flows(g);
         if (o.start_as_copy)

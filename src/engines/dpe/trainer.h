@@ -61,8 +61,11 @@
 namespace avatar::engines::dpe {
 
 // A narrow DPE for training on a CPU: `size` px, channels `width` at full size doubling as the
-// resolution halves up to `max_channels`, style_dim = max_channels, 20 motion directions.
-DPEConfig compact_config(int64_t size, int64_t width, int64_t max_channels);
+// resolution halves up to `max_channels`, style_dim = max_channels, `motion_dim` motion
+// directions (the official 20 by default; the synthetic world moves a head in more ways than
+// that: 3 rotations, its place and size in the crop, 22 expression and 4 gaze coefficients).
+DPEConfig compact_config(int64_t size, int64_t width, int64_t max_channels,
+                         int64_t motion_dim = 20);
 
 struct DpeTrainOptions {
     DPEConfig model = compact_config(64, 32, 128);
@@ -175,6 +178,7 @@ struct DpeTrainOptions {
     bool override_losses = false;
     // A fresh run may start from a DPE generator file of the same architecture (e.g. a shipped
     // model.safetensors when its run folder is gone); optimizer and discriminator start anew.
+    // A file with fewer motion directions than the run is widened (init_widening_motion).
     std::filesystem::path init;
     bool show_progress = true;
     // Stops after this many steps of this call (0 = run to the end); for tests and time boxes.
