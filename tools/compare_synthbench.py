@@ -9,8 +9,14 @@ Paired differences separate two checkpoints far better than their means do: the 
 differ from one another much more than two models differ on one pair, so two means over 100 pairs
 can move by more than the models' difference, while the per-pair differences barely vary.
 
+With --by-motion BASE.csv the pairs of each task are first cut into --groups groups (default 5)
+by how far the head moves, read as the AKD of the unchanged source (method `source` of BASE.csv,
+e.g. the base run's `--per-pair` file), and every group is compared on its own. That shows where a
+method wins: the landmark warp, for example, gains most where the motion is small.
+
 Usage:
   tools/compare_synthbench.py A.csv B.csv [--method dpe] [--method-b dpe] [--json]
+                              [--by-motion BASE.csv [--groups 5]]
 
 Only the Python standard library is used.
 """
@@ -108,6 +114,52 @@ def compare(a, b, metrics):
     return rows
 
 
+def motion_groups(base, groups, metric="akd_iod"):
+    """{task: [(pairs of group k, mean source AKD of group k)]}: pairs sorted by the unchanged
+    source's AKD (how far the head moves), cut into `groups` groups of (nearly) equal size."""
+    result = {}
+    for task, pairs in base.items():
+        moving = sorted((values[metric], pair) for pair, values in pairs.items()
+                        if values.get(metric) is not None)
+        if len(moving) < groups:
+            continue
+        cuts = [round(k * len(moving) / groups) for k in range(groups + 1)]
+        result[task] = []
+        for k in range(groups):
+            members = moving[cuts[k]:cuts[k + 1]]
+            result[task].append(({pair for _, pair in members},
+                                 sum(v for v, _ in members) / len(members)))
+    return result
+
+
+def compare_by_motion(a, b, metrics, groups_by_task):
+    """compare() within each motion group; each row also has group, groups and source_akd."""
+    rows = []
+    for task, groups in groups_by_task.items():
+        if task not in a or task not in b:
+            continue
+        for k, (members, source_akd) in enumerate(groups):
+            sub_a = {task: {p: v for p, v in a[task].items() if p in members}}
+            sub_b = {task: {p: v for p, v in b[task].items() if p in members}}
+            for row in compare(sub_a, sub_b, metrics):
+                row.update({"group": k + 1, "groups": len(groups), "source_akd": source_akd})
+                rows.append(row)
+    return rows
+
+
+def to_markdown_by_motion(rows, name_a, name_b, base):
+    lines = [f"A = {name_a}", f"B = {name_b}",
+             f"groups: the pairs of each task by the unchanged source's AKD in {base} "
+             "(1 = the smallest motion)", "",
+             "| task | group | source AKD | metric | pairs | A | B | B - A | ± (paired) | verdict |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['task']} | {r['group']}/{r['groups']} | {r['source_akd']:.3f} | "
+                     f"{r['metric']} | {r['pairs']} | {r['mean_a']:.4g} | {r['mean_b']:.4g} | "
+                     f"{r['difference']:+.4g} | {r['sem']:.2g} | {r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(rows, name_a, name_b):
     lines = [f"A = {name_a}", f"B = {name_b}", "",
              "| task | metric | pairs | A | B | B - A | ± (paired) | ± (unpaired) | verdict |",
@@ -131,14 +183,35 @@ def main(argv=None):
     parser.add_argument("--method", default="dpe", help="method of A to compare (default dpe)")
     parser.add_argument("--method-b", help="method of B (default: the same as --method)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    parser.add_argument("--by-motion", metavar="BASE.csv",
+                        help="compare within groups of pairs cut by the unchanged source's AKD "
+                        "(method 'source' of this per-pair file)")
+    parser.add_argument("--groups", type=int, default=5,
+                        help="number of motion groups with --by-motion (default 5)")
     args = parser.parse_args(argv)
+    if args.groups < 1:
+        print(f"error: --groups must be at least 1, got {args.groups}", file=sys.stderr)
+        return 1
     try:
         a, metrics_a = read_scores(args.a, args.method)
         b, metrics_b = read_scores(args.b, args.method_b or args.method)
+        base = read_scores(args.by_motion, "source")[0] if args.by_motion else None
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     metrics = [m for m in metrics_a if m in metrics_b]
+    if base is not None:
+        rows = compare_by_motion(a, b, metrics, motion_groups(base, args.groups))
+        if not rows:
+            print(f"error: {args.by_motion} has no source AKD for the pairs of {args.a} and "
+                  f"{args.b} (or fewer pairs than --groups)", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps({"a": args.a, "b": args.b, "base": args.by_motion, "rows": rows},
+                             indent=2))
+        else:
+            sys.stdout.write(to_markdown_by_motion(rows, args.a, args.b, args.by_motion))
+        return 0
     rows = compare(a, b, metrics)
     if not rows:
         print(f"error: {args.a} and {args.b} share no scored (pair, task, metric)",

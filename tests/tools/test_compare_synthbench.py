@@ -104,6 +104,43 @@ class CompareSynthbench(unittest.TestCase):
         self.assertEqual(status, 1)
         self.assertIn("bad.csv:2: psnr is not a number: 'high'", err)
 
+    def test_by_motion_compares_within_groups_of_motion_size(self):
+        # Ten pairs whose source AKD is k/100: B gains 1 dB on the five smallest motions and
+        # loses 1 dB on the five largest, so over all pairs the two are level.
+        base = os.path.join(self.dir, "base.csv")
+        a = os.path.join(self.dir, "motion_a.csv")
+        b = os.path.join(self.dir, "motion_b.csv")
+        order = [3, 9, 0, 5, 7, 1, 8, 2, 6, 4]  # file order must not matter
+        write_csv(base, [(f"pair_{k}", "reenact", "source", 20.0, k / 100) for k in order])
+        write_csv(a, [(f"pair_{k}", "reenact", "warp", 25.0 + k, 0.02) for k in order])
+        write_csv(b, [(f"pair_{k}", "reenact", "dpe", 25.0 + k + (1.0 if k < 5 else -1.0)
+                       + 0.01 * (k % 2), 0.02) for k in order])
+        status, out, err = run(a, b, "--method", "warp", "--method-b", "dpe", "--by-motion", base,
+                               "--groups", "2", "--json")
+        self.assertEqual(status, 0, err)
+        rows = {(r["group"], r["metric"]): r for r in json.loads(out)["rows"]}
+        self.assertEqual(rows[(1, "psnr")]["pairs"], 5)
+        self.assertAlmostEqual(rows[(1, "psnr")]["source_akd"], 0.02)
+        self.assertAlmostEqual(rows[(2, "psnr")]["source_akd"], 0.07)
+        self.assertAlmostEqual(rows[(1, "psnr")]["mean_a"], 27.0)
+        self.assertEqual(rows[(1, "psnr")]["verdict"], "B better")
+        self.assertEqual(rows[(2, "psnr")]["verdict"], "B worse")
+        status, out, _ = run(a, b, "--method", "warp", "--method-b", "dpe", "--by-motion", base,
+                             "--groups", "2")
+        self.assertEqual(status, 0)
+        self.assertIn("| reenact | 1/2 | 0.020 | psnr | 5 |", out)
+        # A base file without the source, or more groups than pairs, is refused by name.
+        status, _, err = run(a, b, "--method", "warp", "--method-b", "dpe", "--by-motion", a)
+        self.assertEqual(status, 1)
+        self.assertIn("no scores of method 'source'", err)
+        status, _, err = run(a, b, "--method", "warp", "--method-b", "dpe", "--by-motion", base,
+                             "--groups", "11")
+        self.assertEqual(status, 1)
+        self.assertIn("base.csv has no source AKD", err)
+        status, _, err = run(a, b, "--by-motion", base, "--groups", "0")
+        self.assertEqual(status, 1)
+        self.assertIn("--groups must be at least 1", err)
+
 
 if __name__ == "__main__":
     unittest.main()
