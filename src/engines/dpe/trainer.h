@@ -178,7 +178,7 @@ struct DpeTrainOptions {
     bool override_losses = false;
     // A fresh run may start from a DPE generator file of the same architecture (e.g. a shipped
     // model.safetensors when its run folder is gone); optimizer and discriminator start anew.
-    // A file with fewer motion directions than the run is widened (init_widening_motion).
+    // A file with fewer motion directions than the run is widened (load_widening_motion).
     std::filesystem::path init;
     bool show_progress = true;
     // Stops after this many steps of this call (0 = run to the end); for tests and time boxes.

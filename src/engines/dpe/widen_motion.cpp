@@ -20,6 +20,9 @@ void load_widening_motion(Generator& g, const SafetensorsFile& file) {
         g->refresh_basis();
         return;
     }
+    // The file loaded strictly into its own architecture, then copied across. (Building it draws
+    // random initial weights: a widened run is as reproducible as any, but its later random
+    // draws, e.g. the discriminator's, differ from those of a run that was not widened.)
     Generator narrow(from);
     nn::load_state(*narrow, file);
     torch::NoGradGuard no_grad;
