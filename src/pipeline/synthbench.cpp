@@ -12,6 +12,8 @@
 #include "core/progress.h"
 #include "face/face_fit.h"
 #include "face/face_model.h"
+#include "face/retarget.h"
+#include "face/tracker.h"
 #include "media/image.h"
 #include "media/motion_file.h"
 #include "pipeline/evaluation.h"
@@ -70,6 +72,23 @@ private:
     std::map<int64_t, std::vector<double>> rows_;
 };
 
+// The 468 points of the largest face the front end finds in an image (detection only, no
+// tracking), or an empty tensor when it finds none.
+torch::Tensor largest_face_mesh(const torch::Tensor& image) {
+    face::TrackerOptions detection;
+    detection.landmarks68 = false;
+    detection.iris = false;
+    const auto faces = face::detect_faces(image, detection);
+    if (faces.empty())
+        return torch::empty({0});
+    const auto area = [](const face::TrackedFace& f) {
+        return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]);
+    };
+    return std::max_element(faces.begin(), faces.end(),
+                            [&](const auto& a, const auto& b) { return area(a) < area(b); })
+        ->mesh468;
+}
+
 // Which pairs were scored: the set's name and pair rule from its synth.json (a pairs folder on
 // its own, without the manifest, is named by its path). The rule changes what the truths mean
 // (docs/synthetic-world.md), so a table must say which it is.
@@ -126,6 +145,35 @@ std::vector<double> synthbench_relative_row(const std::string& task,
     return row;
 }
 
+FittedWarpPoints synthbench_fitted_points(const std::string& task, const torch::Tensor& source_mesh,
+                                          const torch::Tensor& driving_mesh) {
+    check(std::find(kTasks.begin(), kTasks.end(), task) != kTasks.end(), "synthbench_fitted_points",
+          "unknown task '" + task + "'");
+    for (const auto* mesh : {&source_mesh, &driving_mesh})
+        check(mesh->dim() == 2 && mesh->size(0) == 468 && mesh->size(1) == 3,
+              "synthbench_fitted_points", "a mesh must be [468, 3]");
+    // Each image fitted alone, as `avatar eval` fits them: a portrait tool has one image of each.
+    const auto own = face::fit_face_mesh468(source_mesh.to(torch::kFloat64));
+    const auto fit = face::fit_face_mesh468(driving_mesh.to(torch::kFloat64));
+    FittedWarpPoints points;
+    points.source = face::project_face(own.pose, own.identity, own.expression)[0];
+    if (task == "self_reenact") {
+        // The same camera: where the head is in the driving frame is where it is in the truth.
+        points.target = face::project_face(fit.pose, own.identity, fit.expression)[0];
+        return points;
+    }
+    const face::FaceCoefficients still{own.pose, own.identity, own.expression, torch::Tensor()};
+    const face::FaceCoefficients driving{fit.pose, fit.identity, fit.expression, torch::Tensor()};
+    face::RetargetOptions options;
+    options.relative = false;
+    options.regions = task == "expression_only" ? face::kRegionExpression
+                      : task == "pose_only"     ? face::kRegionPose
+                                                : face::kRegionAll;
+    const auto target = face::retarget_motion(still, driving, options);
+    points.target = face::project_face(target.pose, target.identity, target.expression)[0];
+    return points;
+}
+
 SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& options) {
     const fs::path pairs_dir = fs::exists(dir / "pairs" / "pairs.json") ? dir / "pairs" : dir;
     const fs::path index = pairs_dir / "pairs.json";
@@ -143,9 +191,11 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
               manifest.contains("pairs"),
           index.string(), "not a synthbench pairs file (layout avatar-face-v1 with a pairs list)");
     for (const auto& m : options.methods)
-        check(m == "source" || m == "warp" || m == "warp-relative" || m == "dpe" || m == "ceiling",
-              "--methods",
-              "unknown method '" + m + "' (source, warp, warp-relative, dpe, ceiling)");
+        check(
+            m == "source" || m == "warp" || m == "warp-relative" || m == "warp-fitted" ||
+                m == "dpe" || m == "ceiling",
+            "--methods",
+            "unknown method '" + m + "' (source, warp, warp-relative, warp-fitted, dpe, ceiling)");
     check(options.ceiling_size >= 16 && options.ceiling_size <= 1024, "--ceiling-size",
           "must be between 16 and 1024");
     const bool run_dpe =
@@ -185,6 +235,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     // Every score, pair-major, then task, then method; the rows' means are made from it.
     SynthbenchReport report;
     int64_t analyses = 0;
+    int64_t fitted_misses = 0;  // warp-fitted predictions without a face in the source or driver
     std::optional<Progress> progress;
     if (options.show_progress)
         progress.emplace("synthbench", count, "pairs");
@@ -205,6 +256,9 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         if (dpe)
             dpe->set_source(source, source_points, (folder / "source.png").string());
         torch::Tensor driving;  // B at j, read when a method needs it
+        // warp-fitted: the largest face the front end finds in A's and in B's frame, detected
+        // once per pair for every task they drive (undefined: not looked for yet; empty: none).
+        torch::Tensor source_mesh, driving_mesh;
         for (size_t t = 0; t < nt; ++t) {
             const auto& task = tasks[t];
             const fs::path truth_path = folder / (task + ".png");
@@ -225,6 +279,22 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                         references.of(pair.at(self ? "identity_a" : "identity_b").get<int64_t>()));
                     prediction = piecewise_affine_warp(source, source_points, points_of(relative),
                                                        truth.size(0), truth.size(1));
+                } else if (method == "warp-fitted") {
+                    const bool self = task == "self_reenact";
+                    if (!source_mesh.defined())
+                        source_mesh = largest_face_mesh(source);
+                    if (!self && !driving.defined())
+                        driving = media::read_image(folder / "driving.png");
+                    if (!self && !driving_mesh.defined())
+                        driving_mesh = largest_face_mesh(driving);
+                    const auto mesh = self ? largest_face_mesh(truth) : driving_mesh;
+                    if (source_mesh.numel() > 0 && mesh.numel() > 0) {
+                        const auto points = synthbench_fitted_points(task, source_mesh, mesh);
+                        prediction = piecewise_affine_warp(source, points.source, points.target,
+                                                           truth.size(0), truth.size(1));
+                    } else {
+                        ++fitted_misses;  // no face to read the motion from: the source stays
+                    }
                 } else if (method == "ceiling") {
                     prediction = synthbench_ceiling(task, dpe_paste, source, source_points, truth,
                                                     options.ceiling_size);
@@ -258,6 +328,12 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                                std::to_string(dpe->size()) + "x" + std::to_string(dpe->size()) +
                                "), " + options.dpe_motion + " motion, " + options.dpe_paste +
                                " paste, driver crop " + options.dpe_driver_crop);
+    if (std::find(options.methods.begin(), options.methods.end(), "warp-fitted") !=
+        options.methods.end())
+        report.notes.push_back(
+            "warp-fitted: the face model fitted to the points found in the source and each driving "
+            "image; " +
+            std::to_string(fitted_misses) + " prediction(s) without a face found kept the source");
     if (std::find(options.methods.begin(), options.methods.end(), "ceiling") !=
         options.methods.end())
         report.notes.push_back("ceiling: the truth through a " +

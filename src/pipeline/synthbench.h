@@ -18,6 +18,10 @@
 //   warp-relative  the same warp onto the points of relative motion: the source's row plus the
 //           driver's change since its video's first frame (the reference of --dpe-motion
 //           relative). What a perfect relative-motion engine scores against these absolute truths
+//   warp-fitted  the same warp between points read from the images alone: the face model fitted
+//           to the points the front end finds in the source and the driving image, the driver's
+//           motion put on the source's fit (synthbench_fitted_points). A landmark-driven warp
+//           without the oracle
 //   dpe     a DPE generator (--dpe-weights, any size) on crops around the true points, the stage
 //           and paste-back per task (pipeline/synthbench_dpe.h)
 //   ceiling the true image through the dpe method's crop (at --ceiling-size) and paste-back:
@@ -25,6 +29,7 @@
 // Metrics are `avatar eval`'s (pipeline/evaluation.h), prediction vs the task's ground truth, the
 // identity metric vs the source image. Each image is analysed by the face front end once per
 // pair (FrameScorer), however many methods are scored against it.
+#include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -88,6 +93,23 @@ std::vector<double> synthbench_relative_row(const std::string& task,
                                             const std::vector<double>& source,
                                             const std::vector<double>& driving,
                                             const std::vector<double>& reference);
+
+// The points of the warp-fitted method: a landmark-driven warp as a tool without the answer does
+// it, from the points the front end finds in the source (`source_mesh`) and in the driving image
+// (`driving_mesh`), both [468, 3] (image px, FaceMesh's z). Each is fitted with the face model
+// alone (its own identity, as `avatar eval` fits every image); the driver's motion is put on the
+// source's fit as the task asks, with absolute motion as the truths are made (pair rule 2):
+// rotation and expression for reenact, the expression for expression_only, the rotation for
+// pose_only, the source keeping its place and size in the frame. self_reenact's driver is a frame
+// of the source's own video (the same camera), so its whole fitted pose is taken, with the
+// source's identity. The warp goes from `source` (the source's fit, projected) to `target`, so a
+// bias the detector has on both images cancels. Unlike the warp's points these know nothing of
+// the answer: their error is the front end's and the fit's.
+struct FittedWarpPoints {
+    torch::Tensor source, target;  // float64 [468, 3], image px
+};
+FittedWarpPoints synthbench_fitted_points(const std::string& task, const torch::Tensor& source_mesh,
+                                          const torch::Tensor& driving_mesh);
 
 // dir: a data set folder with pairs/pairs.json (or the pairs folder itself). Throws avatar::Error
 // naming the missing file or the bad option.

@@ -34,14 +34,15 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
                               " --identities 2 --frames 3 --size 96 --seed 5 --pairs 2");
     ASSERT_EQ(made.exit_status, 0) << made.output;
     const auto per_pair_file = dir.parent_path() / "per_pair.csv";
-    const auto r = run_cli("--json benchmark synthbench " + dir.string() +
-                           " --metrics psnr,ssim,face_psnr --methods source,warp,warp-relative"
-                           " --per-pair " +
-                           per_pair_file.string());
+    const auto r =
+        run_cli("--json benchmark synthbench " + dir.string() +
+                " --metrics psnr,ssim,face_psnr --methods source,warp,warp-relative,warp-fitted"
+                " --per-pair " +
+                per_pair_file.string());
     ASSERT_EQ(r.exit_status, 0) << r.output;
     const auto report = nlohmann::json::parse(r.output.substr(r.output.find('{')));
     const auto& rows = report.at("rows");
-    ASSERT_EQ(rows.size(), 12u);  // 3 methods x 4 tasks (self_reenact, reenact, exp, pose)
+    ASSERT_EQ(rows.size(), 16u);  // 4 methods x 4 tasks (self_reenact, reenact, exp, pose)
 
     // The per-pair file holds every score the means are made of: the mean of its two reenact
     // warp PSNRs is the table's, and their spread gives the row's standard error.
@@ -62,7 +63,7 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
             EXPECT_EQ(cells[0].rfind("pair_", 0), 0u) << line;
             psnrs[cells[1] + "/" + cells[2]].push_back(std::stod(cells[3]));
         }
-        EXPECT_EQ(lines, 24);  // 2 pairs x 4 tasks x 3 methods
+        EXPECT_EQ(lines, 32);  // 2 pairs x 4 tasks x 4 methods
     }
     double source_face_psnr = 0, warp_face_psnr = 0;
     for (const auto& row : rows) {
@@ -76,7 +77,8 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
         // Two values: the sample standard deviation is |a - b| / sqrt(2), its mean's error half.
         EXPECT_NEAR(row.at("sem").at("psnr").get<double>(), std::abs(a - b) / 2, 1e-6)
             << row.dump();
-        if (row.at("task") == "reenact" && row.at("method") != "warp-relative") {
+        if (row.at("task") == "reenact" &&
+            (row.at("method") == "warp" || row.at("method") == "source")) {
             const double psnr = row.at("metrics").at("face_psnr").get<double>();
             (row.at("method") == "warp" ? warp_face_psnr : source_face_psnr) = psnr;
         }
@@ -88,6 +90,10 @@ TEST(CliBenchmark, SynthbenchScoresTheBaselinesPerTask) {
     EXPECT_GT(warp_face_psnr, source_face_psnr + 2.0);
     // The notes say which pairs were scored: a set without a preset has no name, only its path.
     EXPECT_NE(report.at("notes").dump().find("pair rule 2"), std::string::npos)
+        << report.at("notes").dump();
+    // warp-fitted says how many predictions found no face to read the motion from.
+    EXPECT_NE(report.at("notes").dump().find("without a face found kept the source"),
+              std::string::npos)
         << report.at("notes").dump();
 
     const auto missing = run_cli("benchmark synthbench " + (dir / "nothing").string());
@@ -139,6 +145,62 @@ TEST(SynthbenchRelativeRow, AddsTheDriversChangeToTheTransferredPartsOnly) {
     EXPECT_EQ(pipeline::synthbench_relative_row("reenact", source, reference, reference), source);
     EXPECT_THROW(pipeline::synthbench_relative_row("reenact", source, {1.0}, reference),
                  avatar::Error);
+}
+
+// The warp-fitted method's points, from meshes that are exactly the face model's: the fits find
+// the rows again, so the target is the task's truth (pair rule 2) up to the fits' precision,
+// the source is the source's own points, and each task carries only its part of the motion.
+TEST(SynthbenchFittedPoints, FromExactMeshesAreTheTruthsOfEachTask) {
+    SKIP_WITHOUT_MEDIAPIPE();
+    const auto& m = face::face_model();
+    auto gen = at::detail::createCPUGenerator(17);
+    const auto identity = [&] {
+        return torch::rand({m.identity_count()}, gen, torch::kFloat64) * 1.6 - 0.8;
+    };
+    const auto expression = [&](double most) {
+        return torch::rand({1, m.expression_count()}, gen, torch::kFloat64) * most;
+    };
+    const auto pose = [](double pitch, double yaw, double roll, double x, double y, double s) {
+        const double deg = M_PI / 180;
+        return torch::tensor({{pitch * deg, yaw * deg, roll * deg, x, y, 0.0, s}}, torch::kFloat64);
+    };
+    const auto id_a = identity(), id_b = identity();
+    const auto ex_a = expression(0.1), ex_b = expression(0.9);  // near rest; far from it
+    const auto pose_a = pose(5, -10, 3, 300, 240, 8), pose_b = pose(-8, 20, -6, 340, 210, 6);
+    const auto points = [](const torch::Tensor& p, const torch::Tensor& id,
+                           const torch::Tensor& ex) { return face::project_face(p, id, ex)[0]; };
+    const auto source_mesh = points(pose_a, id_a, ex_a);
+    const auto driving_mesh = points(pose_b, id_b, ex_b);
+    // B's rotation with A's place and size.
+    auto rotated = pose_a.clone();
+    rotated.narrow(1, 0, 3).copy_(pose_b.narrow(1, 0, 3));
+    const std::map<std::string, torch::Tensor> truths = {
+        {"self_reenact", points(pose_b, id_a, ex_b)},  // the driver's whole pose
+        {"reenact", points(rotated, id_a, ex_b)},
+        {"expression_only", points(pose_a, id_a, ex_b)},
+        {"pose_only", points(rotated, id_a, ex_a)},
+    };
+    // The largest distance between two sets of points (an expression moves few of them).
+    const auto distance = [](const torch::Tensor& a, const torch::Tensor& b) {
+        return (a.narrow(1, 0, 2) - b.narrow(1, 0, 2)).norm(2, 1).max().item<double>();
+    };
+    for (const auto& [task, truth] : truths) {
+        const auto fitted = pipeline::synthbench_fitted_points(
+            task, source_mesh.to(torch::kFloat32), driving_mesh.to(torch::kFloat32));
+        ASSERT_EQ(fitted.target.sizes(), torch::IntArrayRef({468, 3})) << task;
+        const double motion = distance(source_mesh, truth);
+        const double error = distance(fitted.target, truth);
+        std::printf("%s: points move by up to %.2f px, the fitted target is off by up to %.4f px\n",
+                    task.c_str(), motion, error);
+        EXPECT_GT(motion, 2.0) << task;  // every task moves the points
+        EXPECT_LT(distance(fitted.source, source_mesh), 0.1) << task;
+        EXPECT_LT(error, 0.05 * motion) << task;
+    }
+    EXPECT_THROW(pipeline::synthbench_fitted_points("turn", source_mesh, driving_mesh),
+                 avatar::Error);
+    EXPECT_THROW(
+        pipeline::synthbench_fitted_points("reenact", source_mesh.narrow(0, 0, 68), driving_mesh),
+        avatar::Error);
 }
 
 // A DPE generator small enough to run in a test, at 32x32, saved as a checkpoint.

@@ -82,10 +82,14 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "Comma-separated metrics of `avatar eval --list` (default "
                     "psnr,ssim,face_psnr,csim,akd_iod,aed,apd)");
     cmd->add_option("--methods", options->methods,
-                    "Comma-separated methods: source, warp, warp-relative, dpe, ceiling (default "
-                    "source,warp, plus dpe when --dpe-weights is given). warp-relative: the warp "
+                    "Comma-separated methods: source, warp, warp-relative, warp-fitted, dpe, "
+                    "ceiling (default source,warp, plus dpe when --dpe-weights is given). warp "
+                    "is handed the answer's true points (an oracle); warp-relative: the warp "
                     "onto the points of relative motion (the source plus the driver's change "
-                    "since its first video frame), what a perfect relative-motion engine scores");
+                    "since its first video frame), what a perfect relative-motion engine scores; "
+                    "warp-fitted: the warp onto points read from the driving image alone (the "
+                    "face model fitted to the points the front end finds there), a landmark "
+                    "tool without the oracle");
     cmd->add_option("--dpe-weights", options->dpe_weights,
                     "DPE generator weights for the dpe method (.safetensors in the official "
                     "layout, any size: the crops are made at the weights' size)");
