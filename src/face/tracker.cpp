@@ -216,6 +216,16 @@ std::vector<TrackedFace> detect_faces(const torch::Tensor& image, const TrackerO
     return faces;
 }
 
+const TrackedFace* largest_face(const std::vector<TrackedFace>& faces) {
+    const auto area = [](const TrackedFace& f) {
+        return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]);
+    };
+    const auto largest =
+        std::max_element(faces.begin(), faces.end(),
+                         [&](const auto& a, const auto& b) { return area(a) < area(b); });
+    return largest == faces.end() ? nullptr : &*largest;
+}
+
 std::vector<TrackedFace> detect_faces(const torch::Tensor& image) {
     TrackerOptions options;
     options.detector = FaceDetector::kBoth;

@@ -96,6 +96,10 @@ private:
 std::vector<TrackedFace> detect_faces(const torch::Tensor& image,
                                       const TrackerOptions& options = {});
 
+// The largest of `faces` by the box of its points (the subject of a talking-head frame), or
+// nullptr when there are none.
+const TrackedFace* largest_face(const std::vector<TrackedFace>& faces);
+
 // face-api's 68-point net expects the crop of an SSD detection box; this is the box (left, top,
 // width, height) that SSD gives for a face whose 468 points have this extent, from the 22 faces
 // of the face_models fixture: centre (-0.012, -0.080) * side from the mesh box's centre, width

@@ -84,13 +84,10 @@ FaceAnalysis analyse_face(const torch::Tensor& image, const FaceNeeds& needs,
             return analysis;
     } else {
         const auto faces = face::detect_faces(image, analysis_tracker_options(needs));
-        if (faces.empty())
+        const auto* largest = face::largest_face(faces);
+        if (largest == nullptr)
             return analysis;
-        // The largest face is the subject of a talking-head frame.
-        tracked = *std::max_element(faces.begin(), faces.end(), [](const auto& a, const auto& b) {
-            return (a.box[2] - a.box[0]) * (a.box[3] - a.box[1]) <
-                   (b.box[2] - b.box[0]) * (b.box[3] - b.box[1]);
-        });
+        tracked = *largest;
     }
     const auto& f = tracked;
     analysis.found = true;

@@ -79,14 +79,8 @@ torch::Tensor largest_face_mesh(const torch::Tensor& image) {
     detection.landmarks68 = false;
     detection.iris = false;
     const auto faces = face::detect_faces(image, detection);
-    if (faces.empty())
-        return torch::empty({0});
-    const auto area = [](const face::TrackedFace& f) {
-        return (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]);
-    };
-    return std::max_element(faces.begin(), faces.end(),
-                            [&](const auto& a, const auto& b) { return area(a) < area(b); })
-        ->mesh468;
+    const auto* largest = face::largest_face(faces);
+    return largest != nullptr ? largest->mesh468 : torch::empty({0});
 }
 
 // Which pairs were scored: the set's name and pair rule from its synth.json (a pairs folder on

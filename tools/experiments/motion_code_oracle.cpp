@@ -107,10 +107,11 @@ int main(int argc, char** argv) {
         torch::NoGradGuard no_grad;
         const auto latent_psnr = psnr(g->render(code, d, dpe::Stage::kBoth), truth);
         const auto shift = (alpha - alpha0).norm(2, 1), norm = alpha0.norm(2, 1);
+        const auto copy = psnr(pairs.source, truth);
         for (int i = 0; i < batch; ++i)
             std::printf("%d,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f\n", b * batch + i,
                         static_cast<int>(pairs.same_identity[i].item<bool>()),
-                        motion_px[i].item<double>(), psnr(pairs.source, truth)[i].item<double>(),
+                        motion_px[i].item<double>(), copy[i].item<double>(),
                         recon[i].item<double>(), model[i].item<double>(),
                         alpha_psnr[i].item<double>(), latent_psnr[i].item<double>(),
                         shift[i].item<double>(), norm[i].item<double>());
