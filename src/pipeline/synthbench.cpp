@@ -185,17 +185,22 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
               manifest.contains("pairs"),
           index.string(), "not a synthbench pairs file (layout avatar-face-v1 with a pairs list)");
     for (const auto& m : options.methods)
-        check(
-            m == "source" || m == "warp" || m == "warp-relative" || m == "warp-fitted" ||
-                m == "dpe" || m == "ceiling",
-            "--methods",
-            "unknown method '" + m + "' (source, warp, warp-relative, warp-fitted, dpe, ceiling)");
+        check(m == "source" || m == "warp" || m == "warp-relative" || m == "warp-fitted" ||
+                  m == "dpe" || m == "dpe-fitted" || m == "ceiling",
+              "--methods",
+              "unknown method '" + m +
+                  "' (source, warp, warp-relative, warp-fitted, dpe, dpe-fitted, ceiling)");
+    check(options.dpe_fit_steps >= 0, "--dpe-fit-steps", "must be >= 0");
+    const auto dpe_fit_space = engines::dpe::parse_motion_fit_space(options.dpe_fit_space);
     check(options.ceiling_size >= 16 && options.ceiling_size <= 1024, "--ceiling-size",
           "must be between 16 and 1024");
-    const bool run_dpe =
-        std::find(options.methods.begin(), options.methods.end(), "dpe") != options.methods.end();
+    const auto has_method = [&](const std::string& name) {
+        return std::find(options.methods.begin(), options.methods.end(), name) !=
+               options.methods.end();
+    };
+    const bool run_dpe = has_method("dpe") || has_method("dpe-fitted");
     check(!run_dpe || !options.dpe_weights.empty(), "--methods",
-          "the dpe method needs a DPE generator: pass --dpe-weights W.safetensors");
+          "the dpe and dpe-fitted methods need a DPE generator: pass --dpe-weights W.safetensors");
     check(options.dpe_motion == "relative" || options.dpe_motion == "absolute", "--dpe-motion",
           "'" + options.dpe_motion + "' is not one of relative, absolute");
     const auto dpe_motion = parse_motion_mode(options.dpe_motion);
@@ -229,7 +234,11 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     // Every score, pair-major, then task, then method; the rows' means are made from it.
     SynthbenchReport report;
     int64_t analyses = 0;
-    int64_t fitted_misses = 0;  // warp-fitted predictions without a face in the source or driver
+    // warp-fitted and dpe-fitted predictions without a face in the source or driver
+    int64_t fitted_misses = 0;
+    engines::dpe::MotionFitOptions motion_fit;
+    motion_fit.steps = options.dpe_fit_steps;
+    motion_fit.space = dpe_fit_space;
     std::optional<Progress> progress;
     if (options.show_progress)
         progress.emplace("synthbench", count, "pairs");
@@ -260,6 +269,25 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
             scorer.set_ground_truth(truth);
             const auto target_row = row_values(rows.at(task), (folder / task).string());
             const auto target_points = points_of(target_row);
+            // The task's fitted points, made once for warp-fitted and dpe-fitted (nullopt: not
+            // yet; a miss: no face in the source or the driver).
+            std::optional<std::optional<FittedWarpPoints>> fitted;
+            const auto fitted_points = [&]() -> const std::optional<FittedWarpPoints>& {
+                if (fitted)
+                    return *fitted;
+                const bool self = task == "self_reenact";
+                if (!source_mesh.defined())
+                    source_mesh = largest_face_mesh(source);
+                if (!self && !driving.defined())
+                    driving = media::read_image(folder / "driving.png");
+                if (!self && !driving_mesh.defined())
+                    driving_mesh = largest_face_mesh(driving);
+                const auto mesh = self ? largest_face_mesh(truth) : driving_mesh;
+                fitted.emplace();
+                if (source_mesh.numel() > 0 && mesh.numel() > 0)
+                    fitted->emplace(synthbench_fitted_points(task, source_mesh, mesh));
+                return *fitted;
+            };
             for (size_t m = 0; m < nm; ++m) {
                 const auto& method = options.methods[m];
                 torch::Tensor prediction = source;
@@ -274,17 +302,8 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                     prediction = piecewise_affine_warp(source, source_points, points_of(relative),
                                                        truth.size(0), truth.size(1));
                 } else if (method == "warp-fitted") {
-                    const bool self = task == "self_reenact";
-                    if (!source_mesh.defined())
-                        source_mesh = largest_face_mesh(source);
-                    if (!self && !driving.defined())
-                        driving = media::read_image(folder / "driving.png");
-                    if (!self && !driving_mesh.defined())
-                        driving_mesh = largest_face_mesh(driving);
-                    const auto mesh = self ? largest_face_mesh(truth) : driving_mesh;
-                    if (source_mesh.numel() > 0 && mesh.numel() > 0) {
-                        const auto points = synthbench_fitted_points(task, source_mesh, mesh);
-                        prediction = piecewise_affine_warp(source, points.source, points.target,
+                    if (const auto& points = fitted_points()) {
+                        prediction = piecewise_affine_warp(source, points->source, points->target,
                                                            truth.size(0), truth.size(1));
                     } else {
                         ++fitted_misses;  // no face to read the motion from: the source stays
@@ -292,16 +311,28 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                 } else if (method == "ceiling") {
                     prediction = synthbench_ceiling(task, dpe_paste, source, source_points, truth,
                                                     options.ceiling_size);
-                } else if (method == "dpe") {
+                } else if (method == "dpe" || method == "dpe-fitted") {
                     // Self-reenactment is driven by A's own other frame, which is its truth;
                     // every other task by B's frame.
                     const bool self = task == "self_reenact";
                     if (!self && !driving.defined())
                         driving = media::read_image(folder / "driving.png");
+                    // dpe-fitted: the motion code then fitted to warp-fitted's points; without
+                    // them (no face found) it is the dpe method's prediction.
+                    torch::Tensor fit_source, fit_target;
+                    if (method == "dpe-fitted") {
+                        if (const auto& points = fitted_points()) {
+                            fit_source = points->source;
+                            fit_target = points->target;
+                        } else {
+                            ++fitted_misses;
+                        }
+                    }
                     prediction = dpe->predict(
                         task, self ? truth : driving, self ? target_points : driving_points,
                         pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
-                        self ? truth_path.string() : (folder / "driving.png").string());
+                        self ? truth_path.string() : (folder / "driving.png").string(), fit_source,
+                        fit_target, motion_fit);
                 }
                 report.per_pair.push_back(
                     {folder.filename().string(), task, method, scorer.score(prediction)});
@@ -322,12 +353,18 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                                std::to_string(dpe->size()) + "x" + std::to_string(dpe->size()) +
                                "), " + options.dpe_motion + " motion, " + options.dpe_paste +
                                " paste, driver crop " + options.dpe_driver_crop);
-    if (std::find(options.methods.begin(), options.methods.end(), "warp-fitted") !=
-        options.methods.end())
+    if (has_method("dpe-fitted"))
         report.notes.push_back(
-            "warp-fitted: the face model fitted to the points found in the source and each driving "
-            "image; " +
-            std::to_string(fitted_misses) + " prediction(s) without a face found kept the source");
+            "dpe-fitted: the dpe method with its motion code fitted to "
+            "warp-fitted's points, " +
+            std::to_string(options.dpe_fit_steps) + " steps in the " + options.dpe_fit_space +
+            " space");
+    if (has_method("warp-fitted") || has_method("dpe-fitted"))
+        report.notes.push_back(
+            "warp-fitted, dpe-fitted: the face model fitted to the points found in the source and "
+            "each driving image; " +
+            std::to_string(fitted_misses) +
+            " prediction(s) without a face found kept the source (dpe-fitted: the dpe method's)");
     if (std::find(options.methods.begin(), options.methods.end(), "ceiling") !=
         options.methods.end())
         report.notes.push_back("ceiling: the truth through a " +

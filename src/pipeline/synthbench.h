@@ -24,6 +24,9 @@
 //           without the oracle
 //   dpe     a DPE generator (--dpe-weights, any size) on crops around the true points, the stage
 //           and paste-back per task (pipeline/synthbench_dpe.h)
+//   dpe-fitted  the same, with the motion code read from the driving image then fitted to carry
+//           warp-fitted's points (--dpe-fit-steps Adam steps, engines/dpe/motion_fit.h): the
+//           generator renders, the landmarks steer its warps
 //   ceiling the true image through the dpe method's crop (at --ceiling-size) and paste-back:
 //           the best any generator of that size can score here (synthbench_ceiling)
 // Metrics are `avatar eval`'s (pipeline/evaluation.h), prediction vs the task's ground truth, the
@@ -49,6 +52,8 @@ struct SynthbenchOptions {
     std::string dpe_motion = "absolute";
     std::string dpe_paste = "auto";  // auto | replace | difference (PasteMode), also ceiling's
     std::string dpe_driver_crop = "auto";  // auto | own | source (DriverCrop, synthbench_dpe.h)
+    int dpe_fit_steps = 40;                // dpe-fitted's Adam steps on the motion code
+    std::string dpe_fit_space = "latent";  // latent | directions (engines/dpe/motion_fit.h)
     int ceiling_size = 64;                 // the crop size of the ceiling method
     int64_t max_pairs = 0;                 // 0 = all
     bool show_progress = true;

@@ -90,6 +90,15 @@ torch::Tensor SynthbenchDpe::crop_motion(const torch::Tensor& image,
     return generator_->motion(crop_input(image, crop).to(device_));
 }
 
+torch::Tensor SynthbenchDpe::source_crop_grid(const torch::Tensor& points) const {
+    const auto in_crop =
+        source_crop_.image_to_crop.apply(points.slice(1, 0, 2).to(torch::kFloat64));
+    // Crop pixel u (centres at integers) -> (2u + 1) / S - 1, as the training clips' points.
+    return ((in_crop * 2.0 + 1.0) / static_cast<double>(source_crop_.size) - 1.0)
+        .to(torch::kFloat32)
+        .unsqueeze(0);
+}
+
 void SynthbenchDpe::set_source(const torch::Tensor& image, const torch::Tensor& points,
                                const std::string& name) {
     naming(name, [&] {
@@ -143,8 +152,12 @@ const torch::Tensor& SynthbenchDpe::reference_motion(int64_t identity) {
 
 torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tensor& driving,
                                      const torch::Tensor& driving_points, int64_t driver_identity,
-                                     const std::string& name) {
+                                     const std::string& name, const torch::Tensor& fit_source,
+                                     const torch::Tensor& fit_target,
+                                     const dpe::MotionFitOptions& fit) {
     check(source_.wa.defined(), "SynthbenchDpe", "no source (set_source)");
+    check(fit_source.defined() == fit_target.defined(), "SynthbenchDpe",
+          "a motion fit needs both the source's and the target's points");
     const auto stage = synthbench_dpe_stage(task);
     const bool source_crop = driver_crop_ == DriverCrop::kSource ||
                              (driver_crop_ == DriverCrop::kAuto && task == "self_reenact" &&
@@ -153,9 +166,15 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
         return crop_motion(
             driving, source_crop ? source_crop_ : face_crop(points_box(driving_points), size()));
     });
-    const auto motion = mode_ == MotionMode::kAbsolute
-                            ? d
-                            : relative_motion(source_motion_, d, reference_motion(driver_identity));
+    auto motion = mode_ == MotionMode::kAbsolute
+                      ? d
+                      : relative_motion(source_motion_, d, reference_motion(driver_identity));
+    if (fit_source.defined())
+        motion = naming(name, [&] {
+            return dpe::fit_motion_to_points(generator_, source_, motion, stage,
+                                             source_crop_grid(fit_source).to(device_),
+                                             source_crop_grid(fit_target).to(device_), fit);
+        });
     return naming(name, [&] {
         torch::NoGradGuard no_grad;
         const auto rendered = generator_->render(source_, motion, stage);

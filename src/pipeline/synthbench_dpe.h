@@ -28,6 +28,7 @@
 #include <string>
 
 #include "engines/dpe/generator.h"
+#include "engines/dpe/motion_fit.h"
 #include "face/alignment.h"
 #include "pipeline/portrait_animation.h"
 
@@ -82,12 +83,20 @@ public:
     // The prediction of `task` for the current source, uint8 [H, W, 3] in the source's size:
     // driving image and true points as for set_source; driver_identity indexes the data set's
     // identities (the driving image's person, for the reference frame of relative motion).
+    // With `fit_source` and `fit_target` ([468, 2+], the source image's px: where the face's
+    // points are and where the edit must put them) the motion code read from the driving image
+    // is then fitted to carry those points (engines/dpe/motion_fit.h, with `fit`): the
+    // dpe-fitted method, whose points are warp-fitted's.
     torch::Tensor predict(const std::string& task, const torch::Tensor& driving,
                           const torch::Tensor& driving_points, int64_t driver_identity,
-                          const std::string& name);
+                          const std::string& name, const torch::Tensor& fit_source = {},
+                          const torch::Tensor& fit_target = {},
+                          const engines::dpe::MotionFitOptions& fit = {});
 
 private:
     torch::Tensor crop_motion(const torch::Tensor& image, const face::CropTransform& crop);
+    // Image px [N, 2+] -> the source crop's grid_sample coordinates [1, N, 2].
+    torch::Tensor source_crop_grid(const torch::Tensor& points) const;
     const torch::Tensor& reference_motion(int64_t identity);
 
     std::filesystem::path weights_, dataset_root_;

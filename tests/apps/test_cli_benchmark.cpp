@@ -257,6 +257,33 @@ TEST(CliBenchmark, SynthbenchRunsDpeOnEveryTask) {
         EXPECT_NE(report.at("notes").dump().find(motion), std::string::npos);
     }
 
+    // dpe-fitted: the same engine with its motion code fitted to warp-fitted's points; the notes
+    // say with how many steps and how many predictions found no face.
+    const auto fitted = run_cli(
+        "--json benchmark synthbench " + dir.string() +
+        " --methods dpe,dpe-fitted --metrics psnr --dpe-fit-steps 2 --dpe-fit-space directions"
+        " --dpe-weights " +
+        weights.string());
+    ASSERT_EQ(fitted.exit_status, 0) << fitted.output;
+    const auto fitted_report = nlohmann::json::parse(fitted.output.substr(fitted.output.find('{')));
+    ASSERT_EQ(fitted_report.at("rows").size(), 8u);  // 2 methods x 4 tasks
+    for (const auto& row : fitted_report.at("rows")) {
+        const auto& v = row.at("metrics").at("psnr");
+        ASSERT_TRUE(v.is_number()) << row.dump();
+        EXPECT_TRUE(std::isfinite(v.get<double>())) << row.dump();
+    }
+    const auto fitted_notes = fitted_report.at("notes").dump();
+    EXPECT_NE(fitted_notes.find("fitted to warp-fitted's points, 2 steps in the directions space"),
+              std::string::npos)
+        << fitted_notes;
+    EXPECT_NE(fitted_notes.find("without a face found"), std::string::npos) << fitted_notes;
+    const auto negative_steps =
+        run_cli("benchmark synthbench " + dir.string() +
+                " --methods dpe-fitted --dpe-fit-steps -1 --dpe-weights " + weights.string());
+    EXPECT_NE(negative_steps.exit_status, 0);
+    EXPECT_NE(negative_steps.output.find("--dpe-fit-steps"), std::string::npos)
+        << negative_steps.output;
+
     // Errors are one line naming what is at fault.
     const auto no_weights = run_cli("benchmark synthbench " + dir.string() + " --methods dpe");
     EXPECT_NE(no_weights.exit_status, 0);

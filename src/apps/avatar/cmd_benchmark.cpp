@@ -22,6 +22,8 @@ struct SynthbenchCliOptions {
     std::string dpe_motion = "absolute";
     std::string dpe_paste = "auto";
     std::string dpe_driver_crop = "auto";
+    int dpe_fit_steps = 40;
+    std::string dpe_fit_space = "latent";
     int64_t max_pairs = 0;
     int ceiling_size = 64;
 };
@@ -38,6 +40,8 @@ int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOpti
     run.dpe_motion = options.dpe_motion;
     run.dpe_paste = options.dpe_paste;
     run.dpe_driver_crop = options.dpe_driver_crop;
+    run.dpe_fit_steps = options.dpe_fit_steps;
+    run.dpe_fit_space = options.dpe_fit_space;
     run.max_pairs = options.max_pairs;
     run.ceiling_size = options.ceiling_size;
     run.show_progress = !global.quiet && !global.json;
@@ -83,13 +87,15 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "psnr,ssim,face_psnr,csim,akd_iod,aed,apd)");
     cmd->add_option("--methods", options->methods,
                     "Comma-separated methods: source, warp, warp-relative, warp-fitted, dpe, "
-                    "ceiling (default source,warp, plus dpe when --dpe-weights is given). warp "
-                    "is handed the answer's true points (an oracle); warp-relative: the warp "
-                    "onto the points of relative motion (the source plus the driver's change "
-                    "since its first video frame), what a perfect relative-motion engine scores; "
-                    "warp-fitted: the warp onto points read from the driving image alone (the "
-                    "face model fitted to the points the front end finds there), a landmark "
-                    "tool without the oracle");
+                    "dpe-fitted, ceiling (default source,warp, plus dpe when --dpe-weights is "
+                    "given). warp is handed the answer's true points (an oracle); warp-relative: "
+                    "the warp onto the points of relative motion (the source plus the driver's "
+                    "change since its first video frame), what a perfect relative-motion engine "
+                    "scores; warp-fitted: the warp onto points read from the driving image alone "
+                    "(the face model fitted to the points the front end finds there), a landmark "
+                    "tool without the oracle; dpe-fitted: the DPE generator with its motion code "
+                    "fitted to warp-fitted's points (--dpe-fit-steps), the landmarks steering "
+                    "the generator's warps");
     cmd->add_option("--dpe-weights", options->dpe_weights,
                     "DPE generator weights for the dpe method (.safetensors in the official "
                     "layout, any size: the crops are made at the weights' size)");
@@ -111,6 +117,17 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "the frame reach the engine; absolute motion only) or auto (source for "
                     "self_reenact with absolute motion, own otherwise)")
         ->check(CLI::IsMember({"auto", "own", "source"}))
+        ->capture_default_str();
+    cmd->add_option("--dpe-fit-steps", options->dpe_fit_steps,
+                    "Adam steps of the dpe-fitted method on the motion code (each one renders "
+                    "and differentiates the task's DPE stage once)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--dpe-fit-space", options->dpe_fit_space,
+                    "What dpe-fitted changes: latent (the whole direction vector the decoders "
+                    "get) or directions (only its part along the learnt motion directions, "
+                    "which leaves the rest of the appearance code alone)")
+        ->check(CLI::IsMember({"latent", "directions"}))
         ->capture_default_str();
     cmd->add_option("--ceiling-size", options->ceiling_size,
                     "Crop size of the ceiling method (a model's image size)")

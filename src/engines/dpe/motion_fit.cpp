@@ -1,0 +1,118 @@
+#include "engines/dpe/motion_fit.h"
+
+#include <vector>
+
+#include "core/error.h"
+
+namespace avatar::engines::dpe {
+namespace {
+
+// Where a warp grid [B, r, r, 2] reads points [B, N, 2] from (both in grid_sample coordinates).
+torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points) {
+    return torch::grid_sampler(grid.permute({0, 3, 1, 2}), points.unsqueeze(1), /*bilinear*/ 0,
+                               /*border*/ 1, /*align_corners=*/false)
+        .squeeze(2)
+        .permute({0, 2, 1});
+}
+
+const torch::Tensor* find(const std::map<std::string, torch::Tensor>& traced,
+                          const std::string& name) {
+    const auto it = traced.find(name);
+    return it == traced.end() ? nullptr : &it->second;
+}
+
+// Restores the parameters' requires_grad flags, which fit_motion_to_points turns off.
+class FrozenParameters {
+public:
+    explicit FrozenParameters(torch::nn::Module& module) : parameters_(module.parameters()) {
+        for (auto& p : parameters_) {
+            flags_.push_back(p.requires_grad());
+            p.set_requires_grad(false);
+        }
+    }
+    ~FrozenParameters() {
+        for (size_t i = 0; i < parameters_.size(); ++i)
+            parameters_[i].set_requires_grad(flags_[i]);
+    }
+    FrozenParameters(const FrozenParameters&) = delete;
+    FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+private:
+    std::vector<torch::Tensor> parameters_;
+    std::vector<bool> flags_;
+};
+
+}  // namespace
+
+MotionFitSpace parse_motion_fit_space(const std::string& name) {
+    if (name == "latent")
+        return MotionFitSpace::kLatent;
+    check(name == "directions", "--dpe-fit-space",
+          "'" + name + "' is not one of latent, directions");
+    return MotionFitSpace::kDirections;
+}
+
+torch::Tensor render_point_error(const std::map<std::string, torch::Tensor>& traced, Stage stage,
+                                 const torch::Tensor& target_points,
+                                 const torch::Tensor& source_points) {
+    // The decoder whose output is the render (read last) and, for kBoth, the one before it.
+    const std::string last = stage == Stage::kExpression ? "dec_pose/" : "dec_exp/";
+    torch::Tensor sum;
+    int blocks = 0;
+    for (int k = 0;; ++k) {
+        const std::string flows = "to_flows." + std::to_string(k) + "/flow_grid";
+        const auto* grid = find(traced, last + flows);
+        if (!grid)
+            break;
+        auto reached = follow_grid(*grid, target_points);
+        if (stage == Stage::kBoth) {
+            const auto* first = find(traced, "dec_pose/" + flows);
+            check(first != nullptr, "render_point_error", "the first decoder's grids are missing");
+            reached = follow_grid(*first, reached);
+        }
+        const auto error = (reached - source_points).abs().sum(2).mean(1);
+        sum = sum.defined() ? sum + error : error;
+        ++blocks;
+    }
+    check(blocks > 0, "render_point_error", "no flow grids were traced");
+    return sum / blocks;
+}
+
+torch::Tensor fit_motion_to_points(Generator& generator, const SourceCode& source,
+                                   const torch::Tensor& d, Stage stage,
+                                   const torch::Tensor& source_points,
+                                   const torch::Tensor& target_points,
+                                   const MotionFitOptions& options) {
+    check(options.steps >= 0, "fit_motion_to_points", "steps must be >= 0");
+    for (const auto* points : {&source_points, &target_points})
+        check(points->dim() == 3 && points->size(0) == d.size(0) && points->size(2) == 2,
+              "fit_motion_to_points", "points must be [B, N, 2] with the motion's batch");
+    check(source_points.size(1) == target_points.size(1), "fit_motion_to_points",
+          "source and target must have the same points");
+    if (options.steps == 0)
+        return d;
+    torch::AutoGradMode autograd(true);
+    FrozenParameters frozen(*generator);
+    const auto source_at = source_points.to(d.device(), d.scalar_type());
+    const auto target_at = target_points.to(d.device(), d.scalar_type());
+    const auto start = d.detach();
+    const bool directions = options.space == MotionFitSpace::kDirections;
+    const auto basis_t = generator->basis().t().to(d.device(), d.scalar_type());
+    // What Adam moves: d itself, or its offset along the directions (from zero).
+    auto fitted =
+        directions ? torch::zeros({d.size(0), basis_t.size(0)}, d.options()) : start.clone();
+    fitted.set_requires_grad(true);
+    const auto motion = [&] { return directions ? start + fitted.matmul(basis_t) : fitted; };
+    torch::optim::Adam adam({fitted}, torch::optim::AdamOptions(options.learning_rate));
+    for (int step = 0; step < options.steps; ++step) {
+        std::map<std::string, torch::Tensor> traced;
+        generator->render(source, motion(), stage, Trace(&traced, ""));
+        adam.zero_grad();
+        render_point_error(traced, stage, target_at, source_at).sum().backward();
+        adam.step();
+    }
+    torch::NoGradGuard no_grad;
+    return motion().detach();
+}
+
+}  // namespace avatar::engines::dpe

@@ -1,0 +1,55 @@
+#pragma once
+// Fitting a DPE motion code to where the face's points must go (ours; not in the paper). DPE
+// reads a driving frame's motion from its image alone (encoder -> mlp -> directions). When the
+// caller also knows where the source's face points are and where the edit must put them (from
+// landmarks: a face model fitted to the detected points of the source and the driver), the
+// direction vector d the decoders get can be refined so that their warps carry exactly that
+// motion: a few Adam steps on the flow-point error of the render (every decoder resolution's warp
+// grid followed from the target points back into the source must land on the source points). No
+// image is compared, so nothing is needed beyond the two point sets. The decoders still render:
+// the flows, masks and RGB are the generator's own; only d changes. docs/training.md (session
+// 18) measures what it gives on the synthetic world.
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "engines/dpe/generator.h"
+
+namespace avatar::engines::dpe {
+
+// What the fit may change.
+enum class MotionFitSpace {
+    kLatent,      // all of d (style_dim numbers)
+    kDirections,  // only along the learnt directions: d + delta . Q^T (motion_dim numbers), the
+                  // space the driving image's motion lives in
+};
+
+struct MotionFitOptions {
+    int steps = 40;               // Adam steps; 0 returns the code unchanged
+    double learning_rate = 0.03;  // Adam's, on what is fitted
+    MotionFitSpace space = MotionFitSpace::kLatent;
+};
+// "latent" | "directions"; throws Error naming --dpe-fit-space otherwise.
+MotionFitSpace parse_motion_fit_space(const std::string& name);
+
+// Per image [B]: the mean over decoder resolutions of the L1 (x and y summed, then the mean over
+// the points) between the target points followed back through the render's warps and the source
+// points, in grid_sample units. `traced` holds one render of `stage` traced with an empty prefix
+// (dec_pose's grids for kExpression, dec_exp's for kPose, both for kBoth, followed through the
+// second warp and then the first). Points are [B, N, 2] in the crop's grid_sample coordinates.
+torch::Tensor render_point_error(const std::map<std::string, torch::Tensor>& traced, Stage stage,
+                                 const torch::Tensor& target_points,
+                                 const torch::Tensor& source_points);
+
+// `d` [B, style_dim] refined by options.steps Adam steps on render_point_error's sum over the
+// batch, the generator frozen (its parameters get no gradients; their requires_grad flags are
+// restored). Runs with autograd on whatever the caller's mode. Throws Error for points that are
+// not [B, N, 2] with the batch of `d`, or a negative step count.
+torch::Tensor fit_motion_to_points(Generator& generator, const SourceCode& source,
+                                   const torch::Tensor& d, Stage stage,
+                                   const torch::Tensor& source_points,
+                                   const torch::Tensor& target_points,
+                                   const MotionFitOptions& options = {});
+
+}  // namespace avatar::engines::dpe

@@ -1,0 +1,104 @@
+// Fitting a DPE motion code to where the face's points must go (engines/dpe/motion_fit.h): which
+// warps the point error follows for each stage, and that the fit lowers it with the generator
+// left as it was.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "core/error.h"
+#include "engines/dpe/motion_fit.h"
+
+namespace avatar::engines::dpe {
+namespace {
+
+// A warp grid [1, r, r, 2] that reads every output pixel from the one place (x, y).
+torch::Tensor constant_grid(int64_t r, double x, double y) {
+    return torch::tensor({static_cast<float>(x), static_cast<float>(y)}).expand({1, r, r, 2});
+}
+
+TEST(DPEMotionFit, PointErrorFollowsTheStagesWarps) {
+    // Two resolutions; dec_pose (the first decoder of kBoth) reads from (0.3, -0.2) at 4x4 and
+    // (0.1, 0.1) at 8x8, dec_exp (the second) from (-0.5, 0.4) everywhere.
+    std::map<std::string, torch::Tensor> traced = {
+        {"dec_pose/to_flows.0/flow_grid", constant_grid(4, 0.3, -0.2)},
+        {"dec_pose/to_flows.1/flow_grid", constant_grid(8, 0.1, 0.1)},
+        {"dec_exp/to_flows.0/flow_grid", constant_grid(4, -0.5, 0.4)},
+        {"dec_exp/to_flows.1/flow_grid", constant_grid(8, -0.5, 0.4)},
+    };
+    const auto target = torch::tensor({0.2f, -0.1f, -0.4f, 0.5f}).view({1, 2, 2});
+    const auto source = torch::zeros({1, 2, 2});
+    // Each point's |x| + |y| of where it is read from, averaged over the points and the blocks.
+    const auto error = [&](Stage stage) {
+        return render_point_error(traced, stage, target, source).item<double>();
+    };
+    EXPECT_NEAR(error(Stage::kExpression), (0.5 + 0.2) / 2, 1e-6);  // dec_pose alone
+    EXPECT_NEAR(error(Stage::kPose), 0.9, 1e-6);                    // dec_exp alone
+    // kBoth: the output reads the first render through dec_exp, which reads the source through
+    // dec_pose: the points end wherever dec_pose reads from.
+    EXPECT_NEAR(error(Stage::kBoth), (0.5 + 0.2) / 2, 1e-6);
+    traced.erase("dec_pose/to_flows.1/flow_grid");
+    EXPECT_THROW(error(Stage::kBoth), Error);
+    EXPECT_THROW(render_point_error({}, Stage::kPose, target, source), Error);
+}
+
+DPEConfig small_config() {
+    DPEConfig config;
+    config.size = 16;
+    config.channels = {{4, 12}, {8, 10}, {16, 8}};
+    return config;
+}
+
+TEST(DPEMotionFit, FittingLowersThePointErrorAndLeavesTheGenerator) {
+    torch::manual_seed(3);
+    Generator generator(small_config());
+    generator->eval();
+    torch::NoGradGuard no_grad;  // the fit turns autograd on for itself
+    const auto image = torch::rand({2, 3, 16, 16}) * 2 - 1;
+    const auto code = generator->encode(image);
+    const auto d = generator->motion(torch::rand({2, 3, 16, 16}) * 2 - 1);
+    const auto source = torch::rand({2, 30, 2}) * 1.2 - 0.6;
+    const auto target = source + torch::tensor({0.15f, -0.1f});
+    const auto error_of = [&](const torch::Tensor& motion, Stage stage) {
+        std::map<std::string, torch::Tensor> traced;
+        generator->render(code, motion, stage, Trace(&traced, ""));
+        return render_point_error(traced, stage, target, source);
+    };
+    for (const auto space : {MotionFitSpace::kLatent, MotionFitSpace::kDirections})
+        for (const auto stage : {Stage::kExpression, Stage::kPose, Stage::kBoth}) {
+            const auto fitted = fit_motion_to_points(generator, code, d, stage, source, target,
+                                                     MotionFitOptions{30, 0.03, space});
+            EXPECT_EQ(fitted.sizes(), d.sizes());
+            EXPECT_FALSE(fitted.requires_grad());
+            const auto before = error_of(d, stage), after = error_of(fitted, stage);
+            for (int64_t i = 0; i < 2; ++i)
+                EXPECT_LT(after[i].item<double>(), 0.8 * before[i].item<double>())
+                    << "space " << static_cast<int>(space) << ", stage " << static_cast<int>(stage)
+                    << ", image " << i;
+            if (space == MotionFitSpace::kDirections) {
+                // Only along the directions: the change lies in the span of the basis Q.
+                const auto& q = generator->basis();
+                const auto change = fitted - d;
+                EXPECT_TRUE(torch::allclose(change.matmul(q).matmul(q.t()), change, 1e-4, 1e-5));
+                EXPECT_GT(change.abs().max().item<double>(), 1e-3);
+            }
+        }
+    EXPECT_EQ(parse_motion_fit_space("directions"), MotionFitSpace::kDirections);
+    EXPECT_THROW(parse_motion_fit_space("alpha"), Error);
+    for (const auto& p : generator->parameters()) {
+        EXPECT_TRUE(p.requires_grad());  // restored
+        EXPECT_FALSE(p.grad().defined());
+    }
+    EXPECT_TRUE(torch::equal(
+        fit_motion_to_points(generator, code, d, Stage::kBoth, source, target, {0, 0.03}), d));
+    EXPECT_THROW(fit_motion_to_points(generator, code, d, Stage::kBoth, source, target, {-1, 0.03}),
+                 Error);
+    EXPECT_THROW(fit_motion_to_points(generator, code, d, Stage::kBoth, source[0], target[0]),
+                 Error);
+    EXPECT_THROW(
+        fit_motion_to_points(generator, code, d, Stage::kBoth, source, target.narrow(1, 0, 10)),
+        Error);
+}
+
+}  // namespace
+}  // namespace avatar::engines::dpe
