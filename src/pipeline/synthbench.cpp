@@ -191,6 +191,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
               "unknown method '" + m +
                   "' (source, warp, warp-relative, warp-fitted, dpe, dpe-fitted, ceiling)");
     check(options.dpe_fit_steps >= 0, "--dpe-fit-steps", "must be >= 0");
+    check(options.dpe_fit_expression >= 0, "--dpe-fit-expression", "must be >= 0");
     const auto dpe_fit_space = engines::dpe::parse_motion_fit_space(options.dpe_fit_space);
     check(options.ceiling_size >= 16 && options.ceiling_size <= 1024, "--ceiling-size",
           "must be between 16 and 1024");
@@ -239,6 +240,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     engines::dpe::MotionFitOptions motion_fit;
     motion_fit.steps = options.dpe_fit_steps;
     motion_fit.space = dpe_fit_space;
+    motion_fit.expression_weight = options.dpe_fit_expression;
     std::optional<Progress> progress;
     if (options.show_progress)
         progress.emplace("synthbench", count, "pairs");
@@ -272,6 +274,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
             // The task's fitted points, made once for warp-fitted and dpe-fitted (nullopt: not
             // yet; a miss: no face in the source or the driver).
             std::optional<std::optional<FittedWarpPoints>> fitted;
+            torch::Tensor task_mesh;  // the driver's mesh for this task, found by fitted_points
             const auto fitted_points = [&]() -> const std::optional<FittedWarpPoints>& {
                 if (fitted)
                     return *fitted;
@@ -282,10 +285,10 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                     driving = media::read_image(folder / "driving.png");
                 if (!self && !driving_mesh.defined())
                     driving_mesh = largest_face_mesh(driving);
-                const auto mesh = self ? largest_face_mesh(truth) : driving_mesh;
+                task_mesh = self ? largest_face_mesh(truth) : driving_mesh;
                 fitted.emplace();
-                if (source_mesh.numel() > 0 && mesh.numel() > 0)
-                    fitted->emplace(synthbench_fitted_points(task, source_mesh, mesh));
+                if (source_mesh.numel() > 0 && task_mesh.numel() > 0)
+                    fitted->emplace(synthbench_fitted_points(task, source_mesh, task_mesh));
                 return *fitted;
             };
             for (size_t m = 0; m < nm; ++m) {
@@ -319,11 +322,18 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                         driving = media::read_image(folder / "driving.png");
                     // dpe-fitted: the motion code then fitted to warp-fitted's points; without
                     // them (no face found) it is the dpe method's prediction.
-                    torch::Tensor fit_source, fit_target;
+                    torch::Tensor fit_source, fit_target, fit_expression;
                     if (method == "dpe-fitted") {
                         if (const auto& points = fitted_points()) {
                             fit_source = points->source;
                             fit_target = points->target;
+                            // The expression term's points on 'both': the driver's expression
+                            // alone on the source's fit.
+                            if (motion_fit.expression_weight > 0 &&
+                                synthbench_dpe_stage(task) == engines::dpe::Stage::kBoth)
+                                fit_expression = synthbench_fitted_points("expression_only",
+                                                                          source_mesh, task_mesh)
+                                                     .target;
                         } else {
                             ++fitted_misses;
                         }
@@ -332,7 +342,7 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                         task, self ? truth : driving, self ? target_points : driving_points,
                         pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
                         self ? truth_path.string() : (folder / "driving.png").string(), fit_source,
-                        fit_target, motion_fit);
+                        fit_target, motion_fit, fit_expression);
                 }
                 report.per_pair.push_back(
                     {folder.filename().string(), task, method, scorer.score(prediction)});
@@ -353,12 +363,13 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                                std::to_string(dpe->size()) + "x" + std::to_string(dpe->size()) +
                                "), " + options.dpe_motion + " motion, " + options.dpe_paste +
                                " paste, driver crop " + options.dpe_driver_crop);
-    if (has_method("dpe-fitted"))
-        report.notes.push_back(
-            "dpe-fitted: the dpe method with its motion code fitted to "
-            "warp-fitted's points, " +
-            std::to_string(options.dpe_fit_steps) + " steps in the " + options.dpe_fit_space +
-            " space");
+    if (has_method("dpe-fitted")) {
+        std::ostringstream note;
+        note << "dpe-fitted: the dpe method with its motion code fitted to warp-fitted's points, "
+             << options.dpe_fit_steps << " steps in the " << options.dpe_fit_space
+             << " space, expression weight " << options.dpe_fit_expression;
+        report.notes.push_back(note.str());
+    }
     if (has_method("warp-fitted") || has_method("dpe-fitted"))
         report.notes.push_back(
             "warp-fitted, dpe-fitted: the face model fitted to the points found in the source and "

@@ -54,6 +54,7 @@ struct SynthbenchOptions {
     std::string dpe_driver_crop = "auto";  // auto | own | source (DriverCrop, synthbench_dpe.h)
     int dpe_fit_steps = 40;                // dpe-fitted's Adam steps on the motion code
     std::string dpe_fit_space = "latent";  // latent | directions (engines/dpe/motion_fit.h)
+    double dpe_fit_expression = 0.0;       // dpe-fitted's expression weight (motion_fit.h)
     int ceiling_size = 64;                 // the crop size of the ceiling method
     int64_t max_pairs = 0;                 // 0 = all
     bool show_progress = true;

@@ -154,7 +154,8 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
                                      const torch::Tensor& driving_points, int64_t driver_identity,
                                      const std::string& name, const torch::Tensor& fit_source,
                                      const torch::Tensor& fit_target,
-                                     const dpe::MotionFitOptions& fit) {
+                                     const dpe::MotionFitOptions& fit,
+                                     const torch::Tensor& fit_expression) {
     check(source_.wa.defined(), "SynthbenchDpe", "no source (set_source)");
     check(fit_source.defined() == fit_target.defined(), "SynthbenchDpe",
           "a motion fit needs both the source's and the target's points");
@@ -171,9 +172,11 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
                       : relative_motion(source_motion_, d, reference_motion(driver_identity));
     if (fit_source.defined())
         motion = naming(name, [&] {
-            return dpe::fit_motion_to_points(generator_, source_, motion, stage,
-                                             source_crop_grid(fit_source).to(device_),
-                                             source_crop_grid(fit_target).to(device_), fit);
+            return dpe::fit_motion_to_points(
+                generator_, source_, motion, stage, source_crop_grid(fit_source).to(device_),
+                source_crop_grid(fit_target).to(device_), fit,
+                fit_expression.defined() ? source_crop_grid(fit_expression).to(device_)
+                                         : torch::Tensor());
         });
     return naming(name, [&] {
         torch::NoGradGuard no_grad;

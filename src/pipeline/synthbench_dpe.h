@@ -86,12 +86,15 @@ public:
     // With `fit_source` and `fit_target` ([468, 2+], the source image's px: where the face's
     // points are and where the edit must put them) the motion code read from the driving image
     // is then fitted to carry those points (engines/dpe/motion_fit.h, with `fit`): the
-    // dpe-fitted method, whose points are warp-fitted's.
+    // dpe-fitted method, whose points are warp-fitted's. `fit_expression` (same form): the
+    // points with the source's pose and the driver's expression, for fit.expression_weight on
+    // the 'both' stage.
     torch::Tensor predict(const std::string& task, const torch::Tensor& driving,
                           const torch::Tensor& driving_points, int64_t driver_identity,
                           const std::string& name, const torch::Tensor& fit_source = {},
                           const torch::Tensor& fit_target = {},
-                          const engines::dpe::MotionFitOptions& fit = {});
+                          const engines::dpe::MotionFitOptions& fit = {},
+                          const torch::Tensor& fit_expression = {});
 
 private:
     torch::Tensor crop_motion(const torch::Tensor& image, const face::CropTransform& crop);

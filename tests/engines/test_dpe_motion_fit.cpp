@@ -37,6 +37,13 @@ TEST(DPEMotionFit, PointErrorFollowsTheStagesWarps) {
     // kBoth: the output reads the first render through dec_exp, which reads the source through
     // dec_pose: the points end wherever dec_pose reads from.
     EXPECT_NEAR(error(Stage::kBoth), (0.5 + 0.2) / 2, 1e-6);
+    // The expression term reads dec_pose's warps (the whole of kExpression, the first of kBoth),
+    // each point weighted by how far it moves: only the first point moves here.
+    const auto expression = torch::tensor({0.2f, -0.1f, 0.0f, 0.0f}).view({1, 2, 2});
+    for (const auto stage : {Stage::kExpression, Stage::kBoth})
+        EXPECT_NEAR(expression_point_error(traced, stage, expression, source).item<double>(),
+                    (0.5 + 0.2) / 2, 1e-6);
+    EXPECT_EQ(expression_point_error(traced, Stage::kPose, expression, source).item<double>(), 0);
     traced.erase("dec_pose/to_flows.1/flow_grid");
     EXPECT_THROW(error(Stage::kBoth), Error);
     EXPECT_THROW(render_point_error({}, Stage::kPose, target, source), Error);
@@ -83,6 +90,21 @@ TEST(DPEMotionFit, FittingLowersThePointErrorAndLeavesTheGenerator) {
                 EXPECT_GT(change.abs().max().item<double>(), 1e-3);
             }
         }
+    // The expression term lowers its own error too (kBoth: with the expression points).
+    const auto expression = source + torch::tensor({0.0f, 0.08f});
+    const auto expression_error_of = [&](const torch::Tensor& motion) {
+        std::map<std::string, torch::Tensor> traced;
+        generator->render(code, motion, Stage::kBoth, Trace(&traced, ""));
+        return expression_point_error(traced, Stage::kBoth, expression, source).sum();
+    };
+    const auto with_expression =
+        fit_motion_to_points(generator, code, d, Stage::kBoth, source, target,
+                             MotionFitOptions{30, 0.03, MotionFitSpace::kLatent, 5.0}, expression);
+    EXPECT_LT(expression_error_of(with_expression).item<double>(),
+              0.8 * expression_error_of(d).item<double>());
+    EXPECT_THROW(fit_motion_to_points(generator, code, d, Stage::kBoth, source, target,
+                                      MotionFitOptions{30, 0.03, MotionFitSpace::kLatent, 5.0}),
+                 Error);
     EXPECT_EQ(parse_motion_fit_space("directions"), MotionFitSpace::kDirections);
     EXPECT_THROW(parse_motion_fit_space("alpha"), Error);
     for (const auto& p : generator->parameters()) {

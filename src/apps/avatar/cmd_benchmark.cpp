@@ -24,6 +24,7 @@ struct SynthbenchCliOptions {
     std::string dpe_driver_crop = "auto";
     int dpe_fit_steps = 40;
     std::string dpe_fit_space = "latent";
+    double dpe_fit_expression = 0.0;
     int64_t max_pairs = 0;
     int ceiling_size = 64;
 };
@@ -42,6 +43,7 @@ int run_synthbench_command(const SynthbenchCliOptions& options, const GlobalOpti
     run.dpe_driver_crop = options.dpe_driver_crop;
     run.dpe_fit_steps = options.dpe_fit_steps;
     run.dpe_fit_space = options.dpe_fit_space;
+    run.dpe_fit_expression = options.dpe_fit_expression;
     run.max_pairs = options.max_pairs;
     run.ceiling_size = options.ceiling_size;
     run.show_progress = !global.quiet && !global.json;
@@ -129,6 +131,13 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "which leaves the rest of the appearance code alone)")
         ->check(CLI::IsMember({"latent", "directions"}))
         ->capture_default_str();
+    cmd->add_option("--dpe-fit-expression", options->dpe_fit_expression,
+                    "Weight of dpe-fitted's expression term: the expression edit's warps held to "
+                    "the driver's expression alone, each point weighted by how far it moves (an "
+                    "expression moves few points, which the plain mean over the points "
+                    "ignores); 0 = off")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
     cmd->add_option("--ceiling-size", options->ceiling_size,
                     "Crop size of the ceiling method (a model's image size)")
         ->capture_default_str()

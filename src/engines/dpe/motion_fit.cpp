@@ -78,23 +78,54 @@ torch::Tensor render_point_error(const std::map<std::string, torch::Tensor>& tra
     return sum / blocks;
 }
 
+torch::Tensor expression_point_error(const std::map<std::string, torch::Tensor>& traced,
+                                     Stage stage, const torch::Tensor& expression_points,
+                                     const torch::Tensor& source_points) {
+    if (stage == Stage::kPose)
+        return torch::zeros({source_points.size(0)}, source_points.options());
+    const auto moved = (expression_points - source_points).norm(2, {2});  // [B, N]
+    const auto weights = moved / (moved.sum(1, /*keepdim=*/true) + 1e-12);
+    torch::Tensor sum;
+    int blocks = 0;
+    for (int k = 0;; ++k) {
+        const auto* grid = find(traced, "dec_pose/to_flows." + std::to_string(k) + "/flow_grid");
+        if (!grid)
+            break;
+        const auto error = (follow_grid(*grid, expression_points) - source_points).abs().sum(2);
+        const auto weighted = (weights * error).sum(1);
+        sum = sum.defined() ? sum + weighted : weighted;
+        ++blocks;
+    }
+    check(blocks > 0, "expression_point_error", "no expression edit's flow grids were traced");
+    return sum / blocks;
+}
+
 torch::Tensor fit_motion_to_points(Generator& generator, const SourceCode& source,
                                    const torch::Tensor& d, Stage stage,
                                    const torch::Tensor& source_points,
                                    const torch::Tensor& target_points,
-                                   const MotionFitOptions& options) {
+                                   const MotionFitOptions& options,
+                                   const torch::Tensor& expression_points) {
     check(options.steps >= 0, "fit_motion_to_points", "steps must be >= 0");
-    for (const auto* points : {&source_points, &target_points})
+    const bool expression_term = options.expression_weight > 0 && stage != Stage::kPose;
+    check(!expression_term || stage != Stage::kBoth || expression_points.defined(),
+          "fit_motion_to_points", "an expression weight on 'both' needs the expression points");
+    const auto& expression_at_points = stage == Stage::kExpression || !expression_points.defined()
+                                           ? target_points
+                                           : expression_points;
+    for (const auto* points : {&source_points, &target_points, &expression_at_points})
         check(points->dim() == 3 && points->size(0) == d.size(0) && points->size(2) == 2,
               "fit_motion_to_points", "points must be [B, N, 2] with the motion's batch");
-    check(source_points.size(1) == target_points.size(1), "fit_motion_to_points",
-          "source and target must have the same points");
+    check(source_points.size(1) == target_points.size(1) &&
+              source_points.size(1) == expression_at_points.size(1),
+          "fit_motion_to_points", "source, target and expression must have the same points");
     if (options.steps == 0)
         return d;
     torch::AutoGradMode autograd(true);
     FrozenParameters frozen(*generator);
     const auto source_at = source_points.to(d.device(), d.scalar_type());
     const auto target_at = target_points.to(d.device(), d.scalar_type());
+    const auto expression_at = expression_at_points.to(d.device(), d.scalar_type());
     const auto start = d.detach();
     const bool directions = options.space == MotionFitSpace::kDirections;
     const auto basis_t = generator->basis().t().to(d.device(), d.scalar_type());
@@ -108,7 +139,11 @@ torch::Tensor fit_motion_to_points(Generator& generator, const SourceCode& sourc
         std::map<std::string, torch::Tensor> traced;
         generator->render(source, motion(), stage, Trace(&traced, ""));
         adam.zero_grad();
-        render_point_error(traced, stage, target_at, source_at).sum().backward();
+        auto loss = render_point_error(traced, stage, target_at, source_at).sum();
+        if (expression_term)
+            loss = loss + options.expression_weight *
+                              expression_point_error(traced, stage, expression_at, source_at).sum();
+        loss.backward();
         adam.step();
     }
     torch::NoGradGuard no_grad;

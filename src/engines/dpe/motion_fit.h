@@ -29,6 +29,11 @@ struct MotionFitOptions {
     int steps = 40;               // Adam steps; 0 returns the code unchanged
     double learning_rate = 0.03;  // Adam's, on what is fitted
     MotionFitSpace space = MotionFitSpace::kLatent;
+    // Weight of expression_point_error beside render_point_error (0 = off). An expression
+    // moves few points, and those little, so in the plain mean over the points a fit that
+    // leaves it out scores within a rounding of one that has it (the training's
+    // --lambda-expression-points term, docs/training.md, for the same reason).
+    double expression_weight = 0.0;
 };
 // "latent" | "directions"; throws Error naming --dpe-fit-space otherwise.
 MotionFitSpace parse_motion_fit_space(const std::string& name);
@@ -42,14 +47,27 @@ torch::Tensor render_point_error(const std::map<std::string, torch::Tensor>& tra
                                  const torch::Tensor& target_points,
                                  const torch::Tensor& source_points);
 
-// `d` [B, style_dim] refined by options.steps Adam steps on render_point_error's sum over the
-// batch, the generator frozen (its parameters get no gradients; their requires_grad flags are
-// restored). Runs with autograd on whatever the caller's mode. Throws Error for points that are
-// not [B, N, 2] with the batch of `d`, or a negative step count.
+// Per image [B]: how far the expression edit's warps (dec_pose: the whole render for
+// kExpression, the first of kBoth's two) are from carrying the source points to
+// `expression_points` (where they are with the source's pose and the target's expression; for
+// kExpression the target itself), as render_point_error but averaged over the points with
+// weights proportional to how far each one moves (an image's weights sum to 1), so the few
+// points an expression moves decide it. kPose has no expression edit: zeros.
+torch::Tensor expression_point_error(const std::map<std::string, torch::Tensor>& traced,
+                                     Stage stage, const torch::Tensor& expression_points,
+                                     const torch::Tensor& source_points);
+
+// `d` [B, style_dim] refined by options.steps Adam steps on the batch's sum of
+// render_point_error plus options.expression_weight times expression_point_error (which needs
+// `expression_points` for kBoth; kExpression uses the target), the generator frozen (its
+// parameters get no gradients; their requires_grad flags are restored). Runs with autograd on
+// whatever the caller's mode. Throws Error for points that are not [B, N, 2] with the batch of
+// `d`, a negative step count, or an expression weight on kBoth without expression points.
 torch::Tensor fit_motion_to_points(Generator& generator, const SourceCode& source,
                                    const torch::Tensor& d, Stage stage,
                                    const torch::Tensor& source_points,
                                    const torch::Tensor& target_points,
-                                   const MotionFitOptions& options = {});
+                                   const MotionFitOptions& options = {},
+                                   const torch::Tensor& expression_points = {});
 
 }  // namespace avatar::engines::dpe
