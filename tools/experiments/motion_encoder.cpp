@@ -1,13 +1,14 @@
 // Experiment (not built by CMake; docs/training.md, session 18): does a trainable encoder of the
 // driving image, beside frozen decoders and a frozen source encoder, render more of the motion
 // than a better read-out of the frozen code (motion_readout.cpp)? A second copy of the
-// generator's encoder and motion maps (mlp, mlp_pose, mlp_exp) reads the driving image; the
-// copy learns, the generator that encodes the source and renders stays as loaded. Loss: the
+// generator's encoder and `mlp` (image -> code -> alpha) reads the driving image; the copy
+// learns, the generator that encodes the source and renders (its basis, mlp_pose, mlp_exp and
+// decoders) stays as loaded. Loss: the
 // L1 of the `both` render against its rendered truth at half cross-identity pairs of the
 // synthetic training world, as motion_readout.cpp; prints the held-out crop PSNR (within a clip
-// and across people) every EVAL_EVERY steps. TRAIN_ENCODER 0 trains only the maps of the copy,
-// which is motion_readout.cpp's run (the control). LOSS `l1` is that L1; `points` is the
-// trainer's flow phase instead (engines/dpe/flow_terms.h): the flow-point loss of the
+// and across people) every EVAL_EVERY steps. TRAIN_ENCODER 0 trains only the copy's `mlp` (the
+// control; motion_readout.cpp also trains mlp_pose and mlp_exp). LOSS `l1` is that L1; `points` is
+// the trainer's flow phase instead (engines/dpe/flow_terms.h): the flow-point loss of the
 // self-reconstructions and the first edits S' = e(S, D), D' = p(D, S) (weight 10) plus the L1 of
 // S' and D' against their rendered truth (weight 5), as the shipped model's recipe weighs them.
 //
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     std::vector<torch::Tensor> trained;
     for (auto& p : reader->named_parameters()) {
         const bool learns =
-            p.key().rfind("mlp", 0) == 0 || (train_encoder && p.key().rfind("enc.", 0) == 0);
+            p.key().rfind("mlp.", 0) == 0 || (train_encoder && p.key().rfind("enc.", 0) == 0);
         p.value().set_requires_grad(learns);
         if (learns)
             trained.push_back(p.value());
