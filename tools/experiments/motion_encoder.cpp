@@ -3,14 +3,14 @@
 // than a better read-out of the frozen code (motion_readout.cpp)? A second copy of the
 // generator's encoder and `mlp` (image -> code -> alpha) reads the driving image; the copy
 // learns, the generator that encodes the source and renders (its basis, mlp_pose, mlp_exp and
-// decoders) stays as loaded. Loss: the
-// L1 of the `both` render against its rendered truth at half cross-identity pairs of the
-// synthetic training world, as motion_readout.cpp; prints the held-out crop PSNR (within a clip
-// and across people) every EVAL_EVERY steps. TRAIN_ENCODER 0 trains only the copy's `mlp` (the
-// control; motion_readout.cpp also trains mlp_pose and mlp_exp). LOSS `l1` is that L1; `points` is
-// the trainer's flow phase instead (engines/dpe/flow_terms.h): the flow-point loss of the
-// self-reconstructions and the first edits S' = e(S, D), D' = p(D, S) (weight 10) plus the L1 of
-// S' and D' against their rendered truth (weight 5), as the shipped model's recipe weighs them.
+// decoders) stays as loaded. Loss: the L1 of the `both` render against its rendered truth at
+// half cross-identity pairs of the synthetic training world, as motion_readout.cpp; prints the
+// held-out crop PSNR (within a clip and across people) every EVAL_EVERY steps. TRAIN_ENCODER 0
+// trains only the copy's `mlp` (the control; motion_readout.cpp also trains mlp_pose and mlp_exp).
+// LOSS `l1` is that L1; `points` is the trainer's flow phase instead (engines/dpe/flow_terms.h):
+// the flow-point loss of the self-reconstructions and the first edits S' = e(S, D), D' = p(D, S)
+// (weight 10) plus the L1 of S' and D' against their rendered truth (weight 5), as the shipped
+// model's recipe weighs them.
 //
 // Build as tools/experiments/motion_code_oracle.cpp says. Run:
 //   OMP_NUM_THREADS=1 build/motion_encoder WEIGHTS STEPS LR EVAL_EVERY TRAIN_ENCODER LOSS
