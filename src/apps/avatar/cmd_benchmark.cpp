@@ -99,8 +99,8 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "fitted to warp-fitted's points (--dpe-fit-steps), the landmarks steering "
                     "the generator's warps");
     cmd->add_option("--dpe-weights", options->dpe_weights,
-                    "DPE generator weights for the dpe method (.safetensors in the official "
-                    "layout, any size: the crops are made at the weights' size)");
+                    "DPE generator weights for the dpe and dpe-fitted methods (.safetensors in the "
+                    "official layout, any size: the crops are made at the weights' size)");
     cmd->add_option("--dpe-motion", options->dpe_motion,
                     "DPE motion: absolute (the driving frame's motion; the truths are absolute "
                     "transfers) or relative (the source's own motion plus the driving change "
