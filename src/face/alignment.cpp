@@ -191,6 +191,11 @@ CropTransform CropTransform::resized(int new_size) const {
     return crop_from_quad(quad, new_size);
 }
 
+torch::Tensor crop_grid_points(const CropTransform& crop, const torch::Tensor& image_points) {
+    const auto in_crop = crop.image_to_crop.apply(image_points.to(torch::kFloat64));
+    return (in_crop * 2.0 + 1.0) / static_cast<double>(crop.size) - 1.0;
+}
+
 CropTransform crop_from_quad(const std::array<Point2, 4>& quad, int size) {
     check(size >= 1, "crop size", "must be >= 1, got " + std::to_string(size));
     for (const auto& q : quad)

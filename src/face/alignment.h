@@ -54,6 +54,11 @@ struct CropTransform {
     CropTransform resized(int new_size) const;
 };
 
+// Image pixel positions [..., 2] -> the crop's grid_sample coordinates (align_corners=false:
+// crop pixel u, centres at integers, is (2u + 1) / size - 1), float64. The convention of the
+// points the DPE trainer learns from and of every point handed to its flows.
+torch::Tensor crop_grid_points(const CropTransform& crop, const torch::Tensor& image_points);
+
 // The transform of a square (or any parallelogram) region given by its corners TL, BL, BR, TR;
 // only TL, BL and TR are used. Throws avatar::Error for size < 1 or a degenerate quad.
 CropTransform crop_from_quad(const std::array<Point2, 4>& quad, int size);

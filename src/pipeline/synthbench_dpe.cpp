@@ -91,10 +91,8 @@ torch::Tensor SynthbenchDpe::crop_motion(const torch::Tensor& image,
 }
 
 torch::Tensor SynthbenchDpe::source_crop_grid(const torch::Tensor& points) const {
-    const auto in_crop =
-        source_crop_.image_to_crop.apply(points.slice(1, 0, 2).to(torch::kFloat64));
-    // Crop pixel u (centres at integers) -> (2u + 1) / S - 1, as the training clips' points.
-    return ((in_crop * 2.0 + 1.0) / static_cast<double>(source_crop_.size) - 1.0)
+    // The convention of the training clips' points (face::crop_grid_points).
+    return face::crop_grid_points(source_crop_, points.slice(1, 0, 2))
         .to(torch::kFloat32)
         .unsqueeze(0);
 }

@@ -92,9 +92,7 @@ struct SyntheticClipSampler::Impl {
                                           {static_cast<int64_t>(screen.size() / 3), 3})
                              .narrow(1, 0, 2)
                              .to(torch::kFloat64);
-        // Crop pixel u (centres at integers) -> (2u + 1) / S - 1.
-        const auto in_crop = clip.crop.image_to_crop.apply(xyz);
-        const auto normalised = (in_crop * 2.0 + 1.0) / static_cast<double>(clip.crop.size) - 1.0;
+        const auto normalised = face::crop_grid_points(clip.crop, xyz);
         return {face::warp_crop_antialiased(rgb, clip.crop, face::Border::kReplicate),
                 normalised.to(torch::kFloat32).unsqueeze(0)};
     }

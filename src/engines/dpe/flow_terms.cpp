@@ -24,8 +24,8 @@ std::map<int64_t, torch::Tensor> flow_grids(const std::map<std::string, torch::T
     return grids;
 }
 
-// Where a warp grid [B, r, r, 2] sends points [B, N, 2] (both in grid_sample coordinates):
-// the source position each point's output pixel is read from, [B, N, 2].
+}  // namespace
+
 torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points) {
     return torch::grid_sampler(grid.permute({0, 3, 1, 2}), points.unsqueeze(1), /*bilinear*/ 0,
                                /*border*/ 1, /*align_corners=*/false)
@@ -33,19 +33,14 @@ torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points
         .permute({0, 2, 1});
 }
 
-// The L1 error of `reached` (where a render's flows send the target's points, [B, 468, 2])
-// against where the points come from, averaged over the points with weights proportional to how
-// far each one truly moves (target against from); an image's weights sum to 1.
-torch::Tensor motion_weighted_error(const torch::Tensor& reached,
-                                    const torch::Tensor& target_points,
-                                    const torch::Tensor& from_points) {
-    const auto moved = (target_points - from_points).norm(2, {2});  // [B, 468]
+torch::Tensor motion_weighted_errors(const torch::Tensor& reached,
+                                     const torch::Tensor& target_points,
+                                     const torch::Tensor& from_points) {
+    const auto moved = (target_points - from_points).norm(2, {2});  // [B, N]
     const auto weights = moved / (moved.sum(1, /*keepdim=*/true) + 1e-12);
     const auto error = (reached - from_points).abs().sum(2);
-    return (weights * error).sum(1).mean();
+    return (weights * error).sum(1);
 }
-
-}  // namespace
 
 std::string trace_prefix(Render render) {
     return std::to_string(static_cast<int>(render)) + "/";
@@ -134,20 +129,23 @@ torch::Tensor expression_point_loss(const std::map<std::string, torch::Tensor>& 
     check(!s1.empty(), "train dpe", "the expression edit's flow grids were not traced");
     auto sum = torch::zeros({}, batch.source_points.options());
     for (const auto& [r, grid] : s1) {
-        sum = sum + motion_weighted_error(follow_grid(grid, batch.source_edit_points),
-                                          batch.source_edit_points, batch.source_points);
+        sum = sum + motion_weighted_errors(follow_grid(grid, batch.source_edit_points),
+                                           batch.source_edit_points, batch.source_points)
+                        .mean();
         if (terms == FlowTerms::kCycle)
             sum =
-                sum + motion_weighted_error(follow_grid(d2.at(r), batch.driving_cycle_points),
-                                            batch.driving_cycle_points, batch.driving_edit_points);
+                sum + motion_weighted_errors(follow_grid(d2.at(r), batch.driving_cycle_points),
+                                             batch.driving_cycle_points, batch.driving_edit_points)
+                          .mean();
     }
     return sum / static_cast<double>(s1.size());
 }
 
 torch::Tensor still_expression_points(const train::ClipPairs& batch) {
     // Flows that move nothing send each point to itself.
-    return motion_weighted_error(batch.source_edit_points, batch.source_edit_points,
-                                 batch.source_points);
+    return motion_weighted_errors(batch.source_edit_points, batch.source_edit_points,
+                                  batch.source_points)
+        .mean();
 }
 
 }  // namespace avatar::engines::dpe

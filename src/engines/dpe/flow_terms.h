@@ -20,6 +20,18 @@ namespace avatar::engines::dpe {
 enum class Render { kSelfExp, kSelfPose, kS1, kS2, kD1, kD2 };
 std::string trace_prefix(Render render);
 
+// Where a warp grid [B, r, r, 2] sends points [B, N, 2] (both in grid_sample coordinates):
+// the source position each point's output pixel is read from, [B, N, 2].
+torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points);
+
+// Per image [B]: the L1 error (x and y summed) of `reached` (where a render's flows send the
+// target's points, [B, N, 2]) against where the points come from, averaged over the points with
+// weights proportional to how far each one truly moves (target against from); an image's
+// weights sum to 1.
+torch::Tensor motion_weighted_errors(const torch::Tensor& reached,
+                                     const torch::Tensor& target_points,
+                                     const torch::Tensor& from_points);
+
 // Which renders a step has, hence which flows are held: the warm-up has only the
 // self-reconstructions, the flow phase also the first edits S' and D', full steps the cycle.
 enum class FlowTerms { kSelf, kFirstEdits, kCycle };

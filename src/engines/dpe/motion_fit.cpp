@@ -3,17 +3,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "engines/dpe/flow_terms.h"
 
 namespace avatar::engines::dpe {
 namespace {
-
-// Where a warp grid [B, r, r, 2] reads points [B, N, 2] from (both in grid_sample coordinates).
-torch::Tensor follow_grid(const torch::Tensor& grid, const torch::Tensor& points) {
-    return torch::grid_sampler(grid.permute({0, 3, 1, 2}), points.unsqueeze(1), /*bilinear*/ 0,
-                               /*border*/ 1, /*align_corners=*/false)
-        .squeeze(2)
-        .permute({0, 2, 1});
-}
 
 const torch::Tensor* find(const std::map<std::string, torch::Tensor>& traced,
                           const std::string& name) {
@@ -83,16 +76,14 @@ torch::Tensor expression_point_error(const std::map<std::string, torch::Tensor>&
                                      const torch::Tensor& source_points) {
     if (stage == Stage::kPose)
         return torch::zeros({source_points.size(0)}, source_points.options());
-    const auto moved = (expression_points - source_points).norm(2, {2});  // [B, N]
-    const auto weights = moved / (moved.sum(1, /*keepdim=*/true) + 1e-12);
     torch::Tensor sum;
     int blocks = 0;
     for (int k = 0;; ++k) {
         const auto* grid = find(traced, "dec_pose/to_flows." + std::to_string(k) + "/flow_grid");
         if (!grid)
             break;
-        const auto error = (follow_grid(*grid, expression_points) - source_points).abs().sum(2);
-        const auto weighted = (weights * error).sum(1);
+        const auto weighted = motion_weighted_errors(follow_grid(*grid, expression_points),
+                                                     expression_points, source_points);
         sum = sum.defined() ? sum + weighted : weighted;
         ++blocks;
     }
