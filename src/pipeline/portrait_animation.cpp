@@ -15,6 +15,7 @@
 #include "media/image.h"
 #include "media/video_reader.h"
 #include "media/video_writer.h"
+#include "pipeline/motion_steering.h"
 
 namespace avatar::pipeline {
 namespace dpe = engines::dpe;
@@ -81,6 +82,15 @@ torch::Tensor DpeAnimator::render(const torch::Tensor& motion) {
     check(has_source(), "DpeAnimator", "no source (set_source)");
     torch::NoGradGuard no_grad;
     return generator_->render(source_, motion, stage_);
+}
+
+torch::Tensor DpeAnimator::fit_motion(const torch::Tensor& motion,
+                                      const torch::Tensor& source_points,
+                                      const torch::Tensor& target_points,
+                                      const dpe::MotionFitOptions& options) {
+    check(has_source(), "DpeAnimator", "no source (set_source)");
+    return dpe::fit_motion_to_points(generator_, source_, motion.to(device_), stage_,
+                                     source_points.to(device_), target_points.to(device_), options);
 }
 
 torch::Tensor DpeAnimator::animate(const torch::Tensor& driving_crop) {
@@ -265,7 +275,8 @@ public:
         : options_(options), size_(size), tracker_(tracker_options()) {}
 
     std::optional<face::CropTransform> next(const torch::Tensor& frame, double time_s) {
-        const auto tracked = tracker_.track(frame, time_s);
+        tracked_ = tracker_.track(frame, time_s);
+        const auto& tracked = tracked_;
         if (!tracked.found) {
             smoother_.reset();
             return std::nullopt;
@@ -277,6 +288,8 @@ public:
             fixed_ = raw;
         return fixed_;
     }
+    // The last frame's FaceMesh points ([468, 3], image px; undefined without a face).
+    const torch::Tensor& mesh() const { return tracked_.mesh468; }
 
 private:
     const AnimationOptions& options_;
@@ -284,7 +297,27 @@ private:
     face::FaceTracker tracker_;
     CropSmoother smoother_;
     std::optional<face::CropTransform> fixed_;
+    face::TrackedFace tracked_;
 };
+
+// Landmark steering when options ask for it (fit_motion_steps > 0).
+std::optional<MotionSteering> make_steering(const AnimationOptions& options) {
+    if (options.fit_motion_steps == 0)
+        return std::nullopt;
+    SteeringOptions steering;
+    steering.fit.steps = options.fit_motion_steps;
+    return MotionSteering(options.motion, options.stage, steering);
+}
+
+// One driving crop rendered on the animator's source: the network's own reading of the
+// driving frame, refined to its landmarks (`driving_mesh`) when steering.
+torch::Tensor animate_frame(DpeAnimator& animator, std::optional<MotionSteering>& steering,
+                            const torch::Tensor& driving_crop, const torch::Tensor& driving_mesh) {
+    if (!steering)
+        return animator.animate(driving_crop);
+    const auto motion = animator.motion_for(animator.driving_motion(driving_crop));
+    return animator.render(steering->steer(animator, motion, driving_mesh));
+}
 
 struct Output {
     std::unique_ptr<media::VideoWriter> writer;
@@ -368,6 +401,9 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
     check(source_face.found, source.string(), "no face found in the source");
     const auto source_crop = face_crop(source_face.box, size, options.crop);
     animator.set_source(crop_input(*source_frame, source_crop));
+    auto steering = make_steering(options);
+    if (steering)
+        steering->set_source(source_face.mesh468, source_crop);
     const auto region = paste_region(options, source_face, source_crop);
     const auto unchanged =
         options.paste_back ? *source_frame
@@ -389,7 +425,8 @@ AnimationReport animate_portrait(dpe::Generator generator, const fs::path& sourc
                 out.writer->write(unchanged);
                 ++out.report.frames_without_face;
             } else {
-                const auto rendered = animator.animate(crop_input(*frame, *crop));
+                const auto rendered =
+                    animate_frame(animator, steering, crop_input(*frame, *crop), cropper.mesh());
                 out.writer->write(options.paste_back
                                       ? paste_rendered(animator, *source_frame, rendered,
                                                        source_crop, options, region)
@@ -418,6 +455,7 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
     face::FaceTracker source_tracker(tracker_options());
     CropSmoother source_smoother;
     DrivingCropper cropper(options, size);
+    auto steering = make_steering(options);
     // Where a source frame has no face, --no-paste writes the last crop (or a centred square).
     std::optional<face::CropTransform> last_source_crop;
     {
@@ -461,7 +499,10 @@ AnimationReport edit_video(dpe::Generator generator, const fs::path& source,
                 }
             } else {
                 animator.set_source(crop_input(*frame, *source_crop));
-                const auto rendered = animator.animate(crop_input(*drive, *driving_crop));
+                if (steering)
+                    steering->set_source(tracked.mesh468, *source_crop);
+                const auto rendered = animate_frame(
+                    animator, steering, crop_input(*drive, *driving_crop), cropper.mesh());
                 out.writer->write(options.paste_back
                                       ? paste_rendered(animator, *frame, rendered, *source_crop,
                                                        options,

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "engines/dpe/generator.h"
+#include "engines/dpe/motion_fit.h"
 #include "face/alignment.h"
 #include "face/one_euro.h"
 
@@ -70,6 +71,12 @@ public:
 
     // Renders the current source with `motion` at the chosen stage.
     torch::Tensor render(const torch::Tensor& motion);
+    // `motion` refined so that the chosen stage's warps carry `source_points` of the source
+    // crop to `target_points` (grid_sample coordinates, [1, N, 2]): engines::dpe::
+    // fit_motion_to_points on the current source, the generator left as it was.
+    torch::Tensor fit_motion(const torch::Tensor& motion, const torch::Tensor& source_points,
+                             const torch::Tensor& target_points,
+                             const engines::dpe::MotionFitOptions& options);
     // driving crop -> rendered crop: render(motion_for(driving_motion(crop))).
     torch::Tensor animate(const torch::Tensor& driving_crop);
     // The network's own rendering of the unedited source (its own motion at the chosen stage),
@@ -179,6 +186,10 @@ struct AnimationOptions {
     PasteRegion paste_region = PasteRegion::kAuto;
     PasteMode paste_mode = PasteMode::kAuto;
     bool keep_audio = true;
+    // Landmark steering (pipeline/motion_steering.h): Adam steps per frame that refine the
+    // motion code so the generator's warps carry the source's points where the driving face's
+    // fitted motion puts them; 0 = off (the network's own reading of the driving frame).
+    int fit_motion_steps = 0;
     int64_t max_frames = 0;  // 0 = all
     int crf = 18;
     int threads = 0;  // video decoder/encoder threads; 0 = all

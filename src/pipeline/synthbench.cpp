@@ -18,6 +18,7 @@
 #include "media/motion_file.h"
 #include "pipeline/evaluation.h"
 #include "pipeline/landmark_warp.h"
+#include "pipeline/motion_steering.h"
 #include "pipeline/synthbench_dpe.h"
 #include "synth/dataset.h"
 
@@ -156,15 +157,10 @@ FittedWarpPoints synthbench_fitted_points(const std::string& task, const torch::
         points.target = face::project_face(fit.pose, own.identity, fit.expression)[0];
         return points;
     }
-    const face::FaceCoefficients still{own.pose, own.identity, own.expression, torch::Tensor()};
-    const face::FaceCoefficients driving{fit.pose, fit.identity, fit.expression, torch::Tensor()};
     face::RetargetOptions options;
     options.relative = false;
-    options.regions = task == "expression_only" ? face::kRegionExpression
-                      : task == "pose_only"     ? face::kRegionPose
-                                                : face::kRegionAll;
-    const auto target = face::retarget_motion(still, driving, options);
-    points.target = face::project_face(target.pose, target.identity, target.expression)[0];
+    options.regions = stage_regions(synthbench_dpe_stage(task));
+    points.target = landmark_motion(own, fit, options).target;
     return points;
 }
 

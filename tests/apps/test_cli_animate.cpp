@@ -190,6 +190,33 @@ TEST(CliEditVideo, StopsAtTheShorterInput) {
     EXPECT_TRUE(v.audio);  // the source's
 }
 
+// --fit-motion: each driving frame's code refined to the landmarks; the frames change, the
+// count and size do not, and the report says how many steps ran.
+TEST(CliAnimate, FitMotionSteersEveryFrameByItsLandmarks) {
+    SKIP_WITHOUT_INPUTS();
+    const auto dir = scratch("fit_motion");
+    const std::string common = "-q --json animate " + dpe_args() + " -s " + kPortrait.string() +
+                               " -d " + kTalking.string() +
+                               " --max-frames 3 --no-paste --transfer both -o ";
+    const auto plain = run_cli(common + (dir / "plain.mp4").string());
+    ASSERT_EQ(plain.exit_status, 0) << plain.output;
+    const auto steered = run_cli(common + (dir / "steered.mp4").string() + " --fit-motion 4");
+    ASSERT_EQ(steered.exit_status, 0) << steered.output;
+    EXPECT_NE(steered.output.find("\"fit_motion_steps\": 4"), std::string::npos) << steered.output;
+    const auto a = read_video(dir / "plain.mp4"), b = read_video(dir / "steered.mp4");
+    ASSERT_EQ(b.frames, 3);
+    EXPECT_EQ(b.width, a.width);
+    for (size_t i = 0; i < 3; ++i)
+        EXPECT_GT(mean_abs_diff(a.images[i], b.images[i]), 0.0) << "frame " << i;
+    // Video editing steers each source frame with its own points.
+    const auto edit = dir / "edited.mp4";
+    const auto r = run_cli("-q edit-video " + dpe_args() + " -s " + kTalking.string() + " -d " +
+                           kTalking.string() + " --transfer exp --fit-motion 2 --max-frames 2 -o " +
+                           edit.string());
+    ASSERT_EQ(r.exit_status, 0) << r.output;
+    EXPECT_EQ(read_video(edit).frames, 2);
+}
+
 TEST(CliAnimate, BadArgumentsAreOneLineErrorsWithNoOutput) {
     const auto dir = scratch("bad");
     const auto out = dir / "out.mp4";
@@ -198,6 +225,7 @@ TEST(CliAnimate, BadArgumentsAreOneLineErrorsWithNoOutput) {
     const std::string weights = " --weights " + kWeights.string();
     expect_one_line_error(run_cli("animate" + weights + io + " --transfer sideways"), "--transfer");
     expect_one_line_error(run_cli("animate" + weights + io + " --motion sometimes"), "--motion");
+    expect_one_line_error(run_cli("animate" + weights + io + " --fit-motion -1"), "--fit-motion");
     expect_one_line_error(run_cli("edit-video" + weights + io + " -m lia"), "lia");
     expect_one_line_error(
         run_cli("animate --weights " + (dir / "missing.safetensors").string() + io),
