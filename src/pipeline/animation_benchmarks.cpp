@@ -125,7 +125,7 @@ void register_animation_benchmarks() {
              std::nullopt});
     }
     // The shipped model with and without landmark steering, in one run for the ratio.
-    for (const int steps : {0, 40}) {
+    for (const int steps : {0, 10, 40}) {
         const auto suffix = steps > 0 ? ".fit" + std::to_string(steps) : std::string();
         benches.add(
             {"dpe.animate.own.frame.both" + suffix,

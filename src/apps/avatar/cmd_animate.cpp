@@ -172,9 +172,11 @@ void add_common_options(CLI::App* cmd, AnimateCliOptions& o, bool edit) {
                     "source's face points where the driving face's motion puts them (both faces' "
                     "FaceMesh points fitted with the face model; --transfer and --motion decide "
                     "what is carried). The head follows the driver further and more exactly "
-                    "(synthbench: AKD 0.089 -> 0.064 at 40 steps on cross-identity pairs), at the "
-                    "cost of N renders per frame. 0 (default) = off: the network's own reading. "
-                    "See docs/animate.md")
+                    "(synthbench: AKD 0.089 -> 0.064 at 40 steps on cross-identity pairs), but "
+                    "large turns render smeared. Each frame starts from the last frame's "
+                    "correction, so 10 steps do most of it; each step costs a render and its "
+                    "backward (128x128: about 0.7 s per frame at 10). 0 (default) = off: the "
+                    "network's own reading. See docs/animate.md")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
     cmd->add_option("--crop-scale", o.crop_scale,
