@@ -17,12 +17,6 @@ void check_mesh(const torch::Tensor& mesh, const char* what) {
           "a FaceMesh mesh must be [468, 3]");
 }
 
-// Image px [468, 3] -> the source crop's grid_sample coordinates [1, 468, 2], as the DPE
-// trainer's points (face::crop_grid_points).
-torch::Tensor crop_grid(const face::CropTransform& crop, const torch::Tensor& points) {
-    return face::crop_grid_points(crop, points.slice(1, 0, 2)).to(torch::kFloat32).unsqueeze(0);
-}
-
 }  // namespace
 
 LandmarkMotion landmark_motion(const face::FaceFitResult& source,
@@ -45,6 +39,10 @@ LandmarkMotion landmark_motion(const face::FaceFitResult& source,
     points.target =
         face::project_face(moved.pose, moved.identity, moved.expression)[moved.pose.size(0) - 1];
     return points;
+}
+
+torch::Tensor motion_fit_points(const face::CropTransform& crop, const torch::Tensor& points) {
+    return face::crop_grid_points(crop, points.slice(1, 0, 2)).to(torch::kFloat32).unsqueeze(0);
 }
 
 unsigned stage_regions(dpe::Stage stage) {
@@ -84,8 +82,9 @@ torch::Tensor MotionSteering::steer(DpeAnimator& animator, const torch::Tensor& 
     const auto points = landmark_motion(source_fit_, driving_fit, retarget,
                                         reference_fit_ ? &*reference_fit_ : nullptr);
     const auto start = options_.warm_start && correction_.defined() ? motion + correction_ : motion;
-    const auto fitted = animator.fit_motion(start, crop_grid(source_crop_, points.source),
-                                            crop_grid(source_crop_, points.target), options_.fit);
+    const auto fitted =
+        animator.fit_motion(start, motion_fit_points(source_crop_, points.source),
+                            motion_fit_points(source_crop_, points.target), options_.fit);
     correction_ = fitted - motion;
     return fitted;
 }

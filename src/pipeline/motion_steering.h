@@ -32,6 +32,11 @@ LandmarkMotion landmark_motion(const face::FaceFitResult& source,
                                const face::RetargetOptions& options,
                                const face::FaceFitResult* reference = nullptr);
 
+// Image px points [N, 2 or 3] of the source image -> the source crop's grid_sample coordinates as
+// the motion fit takes them, float32 [1, N, 2] (face::crop_grid_points, the DPE trainer's
+// convention).
+torch::Tensor motion_fit_points(const face::CropTransform& crop, const torch::Tensor& points);
+
 // What a DPE stage transfers, as retarget regions: exp -> the expression, pose -> the pose,
 // both -> everything.
 unsigned stage_regions(engines::dpe::Stage stage);

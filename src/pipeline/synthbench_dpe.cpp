@@ -10,6 +10,7 @@
 #include "core/safetensors.h"
 #include "media/frame_source.h"
 #include "media/motion_file.h"
+#include "pipeline/motion_steering.h"
 
 namespace avatar::pipeline {
 namespace {
@@ -91,10 +92,7 @@ torch::Tensor SynthbenchDpe::crop_motion(const torch::Tensor& image,
 }
 
 torch::Tensor SynthbenchDpe::source_crop_grid(const torch::Tensor& points) const {
-    // The convention of the training clips' points (face::crop_grid_points).
-    return face::crop_grid_points(source_crop_, points.slice(1, 0, 2))
-        .to(torch::kFloat32)
-        .unsqueeze(0);
+    return motion_fit_points(source_crop_, points);
 }
 
 void SynthbenchDpe::set_source(const torch::Tensor& image, const torch::Tensor& points,
