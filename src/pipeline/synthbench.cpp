@@ -182,10 +182,11 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
           index.string(), "not a synthbench pairs file (layout avatar-face-v1 with a pairs list)");
     for (const auto& m : options.methods)
         check(m == "source" || m == "warp" || m == "warp-relative" || m == "warp-fitted" ||
-                  m == "dpe" || m == "dpe-fitted" || m == "ceiling",
+                  m == "dpe" || m == "dpe-fitted" || m == "dpe-oracle" || m == "ceiling",
               "--methods",
               "unknown method '" + m +
-                  "' (source, warp, warp-relative, warp-fitted, dpe, dpe-fitted, ceiling)");
+                  "' (source, warp, warp-relative, warp-fitted, dpe, dpe-fitted, dpe-oracle, "
+                  "ceiling)");
     check(options.dpe_fit_steps >= 0, "--dpe-fit-steps", "must be >= 0");
     check(options.dpe_fit_expression >= 0, "--dpe-fit-expression", "must be >= 0");
     const auto dpe_fit_space = engines::dpe::parse_motion_fit_space(options.dpe_fit_space);
@@ -195,9 +196,10 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         return std::find(options.methods.begin(), options.methods.end(), name) !=
                options.methods.end();
     };
-    const bool run_dpe = has_method("dpe") || has_method("dpe-fitted");
+    const bool run_dpe = has_method("dpe") || has_method("dpe-fitted") || has_method("dpe-oracle");
     check(!run_dpe || !options.dpe_weights.empty(), "--methods",
-          "the dpe and dpe-fitted methods need a DPE generator: pass --dpe-weights W.safetensors");
+          "the dpe, dpe-fitted and dpe-oracle methods need a DPE generator: pass --dpe-weights "
+          "W.safetensors");
     check(options.dpe_motion == "relative" || options.dpe_motion == "absolute", "--dpe-motion",
           "'" + options.dpe_motion + "' is not one of relative, absolute");
     const auto dpe_motion = parse_motion_mode(options.dpe_motion);
@@ -237,6 +239,9 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
     motion_fit.steps = options.dpe_fit_steps;
     motion_fit.space = dpe_fit_space;
     motion_fit.expression_weight = options.dpe_fit_expression;
+    engines::dpe::MotionFitOptions motion_oracle;  // dpe-oracle: the same steps and space
+    motion_oracle.steps = options.dpe_fit_steps;
+    motion_oracle.space = dpe_fit_space;
     std::optional<Progress> progress;
     if (options.show_progress)
         progress.emplace("synthbench", count, "pairs");
@@ -310,6 +315,15 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                 } else if (method == "ceiling") {
                     prediction = synthbench_ceiling(task, dpe_paste, source, source_points, truth,
                                                     options.ceiling_size);
+                } else if (method == "dpe-oracle") {
+                    const bool self = task == "self_reenact";
+                    if (!self && !driving.defined())
+                        driving = media::read_image(folder / "driving.png");
+                    prediction = dpe->predict_oracle(
+                        task, self ? truth : driving, self ? target_points : driving_points,
+                        pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
+                        self ? truth_path.string() : (folder / "driving.png").string(), truth,
+                        target_points, motion_oracle);
                 } else if (method == "dpe" || method == "dpe-fitted") {
                     // Self-reenactment is driven by A's own other frame, which is its truth;
                     // every other task by B's frame.
@@ -364,6 +378,14 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
         note << "dpe-fitted: the dpe method with its motion code fitted to warp-fitted's points, "
              << options.dpe_fit_steps << " steps in the " << options.dpe_fit_space
              << " space, expression weight " << options.dpe_fit_expression;
+        report.notes.push_back(note.str());
+    }
+    if (has_method("dpe-oracle")) {
+        std::ostringstream note;
+        note << "dpe-oracle: the dpe method with its motion code fitted to each true image's "
+                "face (L1 over the hull of its true points in the source's crop), "
+             << options.dpe_fit_steps << " steps in the " << options.dpe_fit_space
+             << " space: uses the answer, a bound on what these decoders render, not a method";
         report.notes.push_back(note.str());
     }
     if (has_method("warp-fitted") || has_method("dpe-fitted"))

@@ -27,6 +27,9 @@
 //   dpe-fitted  the same, with the motion code read from the driving image then fitted to carry
 //           warp-fitted's points (--dpe-fit-steps Adam steps, engines/dpe/motion_fit.h): the
 //           generator renders, the landmarks steer its warps
+//   dpe-oracle  the dpe method with its motion code fitted to the task's true image (L1 in the
+//           source's crop, --dpe-fit-steps, engines::dpe::fit_motion_to_image): it uses the
+//           answer, so it is not a method but the bound on what these decoders can render
 //   ceiling the true image through the dpe method's crop (at --ceiling-size) and paste-back:
 //           the best any generator of that size can score here (synthbench_ceiling)
 // Metrics are `avatar eval`'s (pipeline/evaluation.h), prediction vs the task's ground truth, the
@@ -52,7 +55,7 @@ struct SynthbenchOptions {
     std::string dpe_motion = "absolute";
     std::string dpe_paste = "auto";  // auto | replace | difference (PasteMode), also ceiling's
     std::string dpe_driver_crop = "auto";  // auto | own | source (DriverCrop, synthbench_dpe.h)
-    int dpe_fit_steps = 40;                // dpe-fitted's Adam steps on the motion code
+    int dpe_fit_steps = 40;  // dpe-fitted's and dpe-oracle's Adam steps on the motion code
     std::string dpe_fit_space = "latent";  // latent | directions (engines/dpe/motion_fit.h)
     double dpe_fit_expression = 0.0;       // dpe-fitted's expression weight (motion_fit.h)
     int ceiling_size = 64;                 // the crop size of the ceiling method

@@ -146,16 +146,10 @@ const torch::Tensor& SynthbenchDpe::reference_motion(int64_t identity) {
     return references_.emplace(identity, d).first->second;
 }
 
-torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tensor& driving,
-                                     const torch::Tensor& driving_points, int64_t driver_identity,
-                                     const std::string& name, const torch::Tensor& fit_source,
-                                     const torch::Tensor& fit_target,
-                                     const dpe::MotionFitOptions& fit,
-                                     const torch::Tensor& fit_expression) {
+torch::Tensor SynthbenchDpe::driving_motion(const std::string& task, const torch::Tensor& driving,
+                                            const torch::Tensor& driving_points,
+                                            int64_t driver_identity, const std::string& name) {
     check(source_.wa.defined(), "SynthbenchDpe", "no source (set_source)");
-    check(fit_source.defined() == fit_target.defined(), "SynthbenchDpe",
-          "a motion fit needs both the source's and the target's points");
-    const auto stage = synthbench_dpe_stage(task);
     const bool source_crop = driver_crop_ == DriverCrop::kSource ||
                              (driver_crop_ == DriverCrop::kAuto && task == "self_reenact" &&
                               mode_ == MotionMode::kAbsolute);
@@ -163,17 +157,14 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
         return crop_motion(
             driving, source_crop ? source_crop_ : face_crop(points_box(driving_points), size()));
     });
-    auto motion = mode_ == MotionMode::kAbsolute
-                      ? d
-                      : relative_motion(source_motion_, d, reference_motion(driver_identity));
-    if (fit_source.defined())
-        motion = naming(name, [&] {
-            return dpe::fit_motion_to_points(
-                generator_, source_, motion, stage, source_crop_grid(fit_source).to(device_),
-                source_crop_grid(fit_target).to(device_), fit,
-                fit_expression.defined() ? source_crop_grid(fit_expression).to(device_)
-                                         : torch::Tensor());
-        });
+    return mode_ == MotionMode::kAbsolute
+               ? d
+               : relative_motion(source_motion_, d, reference_motion(driver_identity));
+}
+
+torch::Tensor SynthbenchDpe::render_and_paste(const std::string& task, const torch::Tensor& motion,
+                                              const std::string& name) {
+    const auto stage = synthbench_dpe_stage(task);
     return naming(name, [&] {
         torch::NoGradGuard no_grad;
         const auto rendered = generator_->render(source_, motion, stage);
@@ -187,6 +178,47 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
         return paste_synthbench_crop(task, paste_mode_, source_image_, source_points_, source_crop_,
                                      rendered, reconstruction);
     });
+}
+
+torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tensor& driving,
+                                     const torch::Tensor& driving_points, int64_t driver_identity,
+                                     const std::string& name, const torch::Tensor& fit_source,
+                                     const torch::Tensor& fit_target,
+                                     const dpe::MotionFitOptions& fit,
+                                     const torch::Tensor& fit_expression) {
+    check(fit_source.defined() == fit_target.defined(), "SynthbenchDpe",
+          "a motion fit needs both the source's and the target's points");
+    const auto stage = synthbench_dpe_stage(task);
+    auto motion = driving_motion(task, driving, driving_points, driver_identity, name);
+    if (fit_source.defined())
+        motion = naming(name, [&] {
+            return dpe::fit_motion_to_points(
+                generator_, source_, motion, stage, source_crop_grid(fit_source).to(device_),
+                source_crop_grid(fit_target).to(device_), fit,
+                fit_expression.defined() ? source_crop_grid(fit_expression).to(device_)
+                                         : torch::Tensor());
+        });
+    return render_and_paste(task, motion, name);
+}
+
+torch::Tensor SynthbenchDpe::predict_oracle(const std::string& task, const torch::Tensor& driving,
+                                            const torch::Tensor& driving_points,
+                                            int64_t driver_identity, const std::string& name,
+                                            const torch::Tensor& truth,
+                                            const torch::Tensor& truth_points,
+                                            const dpe::MotionFitOptions& fit) {
+    const auto stage = synthbench_dpe_stage(task);
+    const auto read = driving_motion(task, driving, driving_points, driver_identity, name);
+    // The answer as the generator would render it (the truth in the source's crop), scored on
+    // its face: the hull of the truth's points, as face_psnr scores it.
+    const auto face =
+        face_region_mask(truth_points, source_crop_, 0.0, 0.0).view({1, 1, size(), size()});
+    const auto motion = naming(name, [&] {
+        return dpe::fit_motion_to_image(generator_, source_, read, stage,
+                                        crop_input(truth, source_crop_).to(device_), fit,
+                                        face.to(device_));
+    });
+    return render_and_paste(task, motion, name);
 }
 
 torch::Tensor paste_synthbench_crop(const std::string& task, PasteMode mode,

@@ -96,7 +96,26 @@ public:
                           const engines::dpe::MotionFitOptions& fit = {},
                           const torch::Tensor& fit_expression = {});
 
+    // The `dpe-oracle` method: the motion code read as predict reads it, then fitted to the
+    // face of the task's true image `truth` (uint8 [H, W, 3], the source's size; its face is the
+    // hull of `truth_points`, [468, 2+] image px, face_psnr's region) in the source's crop
+    // (engines::dpe::fit_motion_to_image, with `fit`). It uses the answer, so it is a bound, not
+    // a method: how well these decoders render the face with the best code Adam finds per pair.
+    torch::Tensor predict_oracle(const std::string& task, const torch::Tensor& driving,
+                                 const torch::Tensor& driving_points, int64_t driver_identity,
+                                 const std::string& name, const torch::Tensor& truth,
+                                 const torch::Tensor& truth_points,
+                                 const engines::dpe::MotionFitOptions& fit);
+
 private:
+    // The driving image's motion code for `task`: cropped by the driver-crop rule, absolute or
+    // relative to the driver's reference.
+    torch::Tensor driving_motion(const std::string& task, const torch::Tensor& driving,
+                                 const torch::Tensor& driving_points, int64_t driver_identity,
+                                 const std::string& name);
+    // The source rendered with `motion` for the task's stage and pasted back as the task says.
+    torch::Tensor render_and_paste(const std::string& task, const torch::Tensor& motion,
+                                   const std::string& name);
     torch::Tensor crop_motion(const torch::Tensor& image, const face::CropTransform& crop);
     // Image px [N, 2+] -> the source crop's grid_sample coordinates [1, N, 2].
     torch::Tensor source_crop_grid(const torch::Tensor& points) const;

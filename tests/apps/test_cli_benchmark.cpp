@@ -277,6 +277,29 @@ TEST(CliBenchmark, SynthbenchRunsDpeOnEveryTask) {
               std::string::npos)
         << fitted_notes;
     EXPECT_NE(fitted_notes.find("without a face found"), std::string::npos) << fitted_notes;
+    // dpe-oracle: the motion code fitted to each truth's face, which uses the answer: its note
+    // says so. Every task is scored.
+    const auto oracle = run_cli("--json benchmark synthbench " + dir.string() +
+                                " --methods dpe-oracle --metrics psnr --dpe-fit-steps 2"
+                                " --dpe-weights " +
+                                weights.string());
+    ASSERT_EQ(oracle.exit_status, 0) << oracle.output;
+    const auto oracle_report = nlohmann::json::parse(oracle.output.substr(oracle.output.find('{')));
+    ASSERT_EQ(oracle_report.at("rows").size(), 4u);
+    for (const auto& row : oracle_report.at("rows")) {
+        const auto& v = row.at("metrics").at("psnr");
+        ASSERT_TRUE(v.is_number()) << row.dump();
+        EXPECT_TRUE(std::isfinite(v.get<double>())) << row.dump();
+    }
+    const auto oracle_notes = oracle_report.at("notes").dump();
+    EXPECT_NE(oracle_notes.find("fitted to each true image's face"), std::string::npos)
+        << oracle_notes;
+    EXPECT_NE(oracle_notes.find("not a method"), std::string::npos) << oracle_notes;
+    const auto oracle_without_weights =
+        run_cli("benchmark synthbench " + dir.string() + " --methods dpe-oracle");
+    EXPECT_NE(oracle_without_weights.exit_status, 0);
+    EXPECT_NE(oracle_without_weights.output.find("--dpe-weights"), std::string::npos)
+        << oracle_without_weights.output;
     const auto negative_steps =
         run_cli("benchmark synthbench " + dir.string() +
                 " --methods dpe-fitted --dpe-fit-steps -1 --dpe-weights " + weights.string());

@@ -89,7 +89,8 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "psnr,ssim,face_psnr,csim,akd_iod,aed,apd)");
     cmd->add_option("--methods", options->methods,
                     "Comma-separated methods: source, warp, warp-relative, warp-fitted, dpe, "
-                    "dpe-fitted, ceiling (default source,warp, plus dpe when --dpe-weights is "
+                    "dpe-fitted, dpe-oracle, ceiling (default source,warp, plus dpe when "
+                    "--dpe-weights is "
                     "given). warp is handed the answer's true points (an oracle); warp-relative: "
                     "the warp onto the points of relative motion (the source plus the driver's "
                     "change since its first video frame), what a perfect relative-motion engine "
@@ -97,9 +98,12 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "(the face model fitted to the points the front end finds there), a landmark "
                     "tool without the oracle; dpe-fitted: the DPE generator with its motion code "
                     "fitted to warp-fitted's points (--dpe-fit-steps), the landmarks steering "
-                    "the generator's warps");
+                    "the generator's warps; dpe-oracle: its motion code fitted to the true "
+                    "image itself (--dpe-fit-steps), which uses the answer: not a method but the "
+                    "bound on what the generator's decoders can render with any motion code");
     cmd->add_option("--dpe-weights", options->dpe_weights,
-                    "DPE generator weights for the dpe and dpe-fitted methods (.safetensors in the "
+                    "DPE generator weights for the dpe, dpe-fitted and dpe-oracle methods "
+                    "(.safetensors in the "
                     "official layout, any size: the crops are made at the weights' size)");
     cmd->add_option("--dpe-motion", options->dpe_motion,
                     "DPE motion: absolute (the driving frame's motion; the truths are absolute "
@@ -121,14 +125,16 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
         ->check(CLI::IsMember({"auto", "own", "source"}))
         ->capture_default_str();
     cmd->add_option("--dpe-fit-steps", options->dpe_fit_steps,
-                    "Adam steps of the dpe-fitted method on the motion code (each one renders "
+                    "Adam steps of the dpe-fitted and dpe-oracle methods on the motion code (each "
+                    "one renders "
                     "and differentiates the task's DPE stage once)")
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
-    cmd->add_option("--dpe-fit-space", options->dpe_fit_space,
-                    "What dpe-fitted changes: latent (the whole direction vector the decoders "
-                    "get) or directions (only its part along the learnt motion directions, "
-                    "which leaves the rest of the appearance code alone)")
+    cmd->add_option(
+           "--dpe-fit-space", options->dpe_fit_space,
+           "What dpe-fitted and dpe-oracle change: latent (the whole direction vector the decoders "
+           "get) or directions (only its part along the learnt motion directions, "
+           "which leaves the rest of the appearance code alone)")
         ->check(CLI::IsMember({"latent", "directions"}))
         ->capture_default_str();
     cmd->add_option("--dpe-fit-expression", options->dpe_fit_expression,

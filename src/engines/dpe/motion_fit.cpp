@@ -1,5 +1,6 @@
 #include "engines/dpe/motion_fit.h"
 
+#include <functional>
 #include <vector>
 
 #include "core/error.h"
@@ -34,6 +35,33 @@ private:
     std::vector<torch::Tensor> parameters_;
     std::vector<bool> flags_;
 };
+
+// options.steps Adam steps from `d` on loss(motion) (a scalar: the batch's sum, so each image's
+// code follows its own gradient), the generator frozen; in options.space.
+torch::Tensor fit_code(Generator& generator, const torch::Tensor& d,
+                       const MotionFitOptions& options,
+                       const std::function<torch::Tensor(const torch::Tensor&)>& loss) {
+    if (options.steps == 0)
+        return d;
+    torch::AutoGradMode autograd(true);
+    FrozenParameters frozen(*generator);
+    const auto start = d.detach();
+    const bool directions = options.space == MotionFitSpace::kDirections;
+    const auto basis_t = generator->basis().t().to(d.device(), d.scalar_type());
+    // What Adam moves: d itself, or its offset along the directions (from zero).
+    auto fitted =
+        directions ? torch::zeros({d.size(0), basis_t.size(0)}, d.options()) : start.clone();
+    fitted.set_requires_grad(true);
+    const auto motion = [&] { return directions ? start + fitted.matmul(basis_t) : fitted; };
+    torch::optim::Adam adam({fitted}, torch::optim::AdamOptions(options.learning_rate));
+    for (int step = 0; step < options.steps; ++step) {
+        adam.zero_grad();
+        loss(motion()).backward();
+        adam.step();
+    }
+    torch::NoGradGuard no_grad;
+    return motion().detach();
+}
 
 }  // namespace
 
@@ -110,35 +138,44 @@ torch::Tensor fit_motion_to_points(Generator& generator, const SourceCode& sourc
     check(source_points.size(1) == target_points.size(1) &&
               source_points.size(1) == expression_at_points.size(1),
           "fit_motion_to_points", "source, target and expression must have the same points");
-    if (options.steps == 0)
-        return d;
-    torch::AutoGradMode autograd(true);
-    FrozenParameters frozen(*generator);
     const auto source_at = source_points.to(d.device(), d.scalar_type());
     const auto target_at = target_points.to(d.device(), d.scalar_type());
     const auto expression_at = expression_at_points.to(d.device(), d.scalar_type());
-    const auto start = d.detach();
-    const bool directions = options.space == MotionFitSpace::kDirections;
-    const auto basis_t = generator->basis().t().to(d.device(), d.scalar_type());
-    // What Adam moves: d itself, or its offset along the directions (from zero).
-    auto fitted =
-        directions ? torch::zeros({d.size(0), basis_t.size(0)}, d.options()) : start.clone();
-    fitted.set_requires_grad(true);
-    const auto motion = [&] { return directions ? start + fitted.matmul(basis_t) : fitted; };
-    torch::optim::Adam adam({fitted}, torch::optim::AdamOptions(options.learning_rate));
-    for (int step = 0; step < options.steps; ++step) {
+    return fit_code(generator, d, options, [&](const torch::Tensor& motion) {
         std::map<std::string, torch::Tensor> traced;
-        generator->render(source, motion(), stage, Trace(&traced, ""));
-        adam.zero_grad();
+        generator->render(source, motion, stage, Trace(&traced, ""));
         auto loss = render_point_error(traced, stage, target_at, source_at).sum();
         if (expression_term)
             loss = loss + options.expression_weight *
                               expression_point_error(traced, stage, expression_at, source_at).sum();
-        loss.backward();
-        adam.step();
-    }
-    torch::NoGradGuard no_grad;
-    return motion().detach();
+        return loss;
+    });
+}
+
+torch::Tensor fit_motion_to_image(Generator& generator, const SourceCode& source,
+                                  const torch::Tensor& d, Stage stage, const torch::Tensor& target,
+                                  const MotionFitOptions& options, const torch::Tensor& weight) {
+    check(options.steps >= 0, "fit_motion_to_image", "steps must be >= 0");
+    check(target.dim() == 4 && target.size(0) == d.size(0) && target.size(1) == 3,
+          "fit_motion_to_image", "the target must be [B, 3, H, W] with the motion's batch");
+    check(!weight.defined() ||
+              (weight.dim() == 4 && weight.size(0) == d.size(0) && weight.size(1) == 1 &&
+               weight.size(2) == target.size(2) && weight.size(3) == target.size(3)),
+          "fit_motion_to_image",
+          "the weight must be [B, 1, H, W] with the target's batch and size");
+    const auto target_at = target.to(d.device(), d.scalar_type());
+    const auto weight_at =
+        weight.defined()
+            ? weight.to(d.device(), d.scalar_type())
+            : torch::ones({target.size(0), 1, target.size(2), target.size(3)}, d.options());
+    // Per image, the weighted mean (over the weight's mass) of the L1 over the channels.
+    const auto mass = weight_at.sum({1, 2, 3}).clamp_min(1e-6) * target.size(1);
+    return fit_code(generator, d, options, [&](const torch::Tensor& motion) {
+        const auto rendered = generator->render(source, motion, stage);
+        check(rendered.sizes() == target_at.sizes(), "fit_motion_to_image",
+              "the target's size is not the generator's output size");
+        return ((rendered - target_at).abs() * weight_at).sum({1, 2, 3}).div(mass).sum();
+    });
 }
 
 }  // namespace avatar::engines::dpe

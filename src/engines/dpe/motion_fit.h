@@ -70,4 +70,17 @@ torch::Tensor fit_motion_to_points(Generator& generator, const SourceCode& sourc
                                    const MotionFitOptions& options = {},
                                    const torch::Tensor& expression_points = {});
 
+// `d` refined as fit_motion_to_points does, but on the L1 between the render and `target`
+// ([B, 3, S, S] in the generator's image form), weighted per pixel by `weight` ([B, 1, S, S];
+// undefined = the whole image) and averaged over the weight: the code that renders a known
+// answer (or the weighted part of it) best. Only
+// a benchmark has the answer, so this is a diagnostic, not a way to drive: the `dpe-oracle`
+// method of `avatar benchmark synthbench` scores it, the bound on what the frozen decoders can
+// render with any motion code. Throws Error for a target or weight of another batch or size,
+// or negative steps.
+torch::Tensor fit_motion_to_image(Generator& generator, const SourceCode& source,
+                                  const torch::Tensor& d, Stage stage, const torch::Tensor& target,
+                                  const MotionFitOptions& options = {},
+                                  const torch::Tensor& weight = {});
+
 }  // namespace avatar::engines::dpe
