@@ -99,8 +99,9 @@ void add_benchmark_command(CLI::App& app, const GlobalOptions& global, CommandLi
                     "tool without the oracle; dpe-fitted: the DPE generator with its motion code "
                     "fitted to warp-fitted's points (--dpe-fit-steps), the landmarks steering "
                     "the generator's warps; dpe-oracle: its motion code fitted to the true "
-                    "image itself (--dpe-fit-steps), which uses the answer: not a method but the "
-                    "bound on what the generator's decoders can render with any motion code");
+                    "image's face (--dpe-fit-steps), which uses the answer: not a method but the "
+                    "bound on how well the generator's decoders render the face with any motion "
+                    "code");
     cmd->add_option("--dpe-weights", options->dpe_weights,
                     "DPE generator weights for the dpe, dpe-fitted and dpe-oracle methods "
                     "(.safetensors in the "
