@@ -315,44 +315,45 @@ SynthbenchReport run_synthbench(const fs::path& dir, const SynthbenchOptions& op
                 } else if (method == "ceiling") {
                     prediction = synthbench_ceiling(task, dpe_paste, source, source_points, truth,
                                                     options.ceiling_size);
-                } else if (method == "dpe-oracle") {
-                    const bool self = task == "self_reenact";
-                    if (!self && !driving.defined())
-                        driving = media::read_image(folder / "driving.png");
-                    prediction = dpe->predict_oracle(
-                        task, self ? truth : driving, self ? target_points : driving_points,
-                        pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
-                        self ? truth_path.string() : (folder / "driving.png").string(), truth,
-                        target_points, motion_oracle);
-                } else if (method == "dpe" || method == "dpe-fitted") {
+                } else if (method == "dpe" || method == "dpe-fitted" || method == "dpe-oracle") {
                     // Self-reenactment is driven by A's own other frame, which is its truth;
                     // every other task by B's frame.
                     const bool self = task == "self_reenact";
                     if (!self && !driving.defined())
                         driving = media::read_image(folder / "driving.png");
-                    // dpe-fitted: the motion code then fitted to warp-fitted's points; without
-                    // them (no face found) it is the dpe method's prediction.
-                    torch::Tensor fit_source, fit_target, fit_expression;
-                    if (method == "dpe-fitted") {
-                        if (const auto& points = fitted_points()) {
-                            fit_source = points->source;
-                            fit_target = points->target;
-                            // The expression term's points on 'both': the driver's expression
-                            // alone on the source's fit.
-                            if (motion_fit.expression_weight > 0 &&
-                                synthbench_dpe_stage(task) == engines::dpe::Stage::kBoth)
-                                fit_expression = synthbench_fitted_points("expression_only",
-                                                                          source_mesh, task_mesh)
-                                                     .target;
-                        } else {
-                            ++fitted_misses;
+                    const auto& driver = self ? truth : driving;
+                    const auto& driver_points = self ? target_points : driving_points;
+                    const auto driver_identity =
+                        pair.at(self ? "identity_a" : "identity_b").get<int64_t>();
+                    const auto driver_name =
+                        self ? truth_path.string() : (folder / "driving.png").string();
+                    if (method == "dpe-oracle") {
+                        prediction =
+                            dpe->predict_oracle(task, driver, driver_points, driver_identity,
+                                                driver_name, truth, target_points, motion_oracle);
+                    } else {
+                        // dpe-fitted: the motion code then fitted to warp-fitted's points;
+                        // without them (no face found) it is the dpe method's prediction.
+                        torch::Tensor fit_source, fit_target, fit_expression;
+                        if (method == "dpe-fitted") {
+                            if (const auto& points = fitted_points()) {
+                                fit_source = points->source;
+                                fit_target = points->target;
+                                // The expression term's points on 'both': the driver's
+                                // expression alone on the source's fit.
+                                if (motion_fit.expression_weight > 0 &&
+                                    synthbench_dpe_stage(task) == engines::dpe::Stage::kBoth)
+                                    fit_expression = synthbench_fitted_points(
+                                                         "expression_only", source_mesh, task_mesh)
+                                                         .target;
+                            } else {
+                                ++fitted_misses;
+                            }
                         }
+                        prediction =
+                            dpe->predict(task, driver, driver_points, driver_identity, driver_name,
+                                         fit_source, fit_target, motion_fit, fit_expression);
                     }
-                    prediction = dpe->predict(
-                        task, self ? truth : driving, self ? target_points : driving_points,
-                        pair.at(self ? "identity_a" : "identity_b").get<int64_t>(),
-                        self ? truth_path.string() : (folder / "driving.png").string(), fit_source,
-                        fit_target, motion_fit, fit_expression);
                 }
                 report.per_pair.push_back(
                     {folder.filename().string(), task, method, scorer.score(prediction)});

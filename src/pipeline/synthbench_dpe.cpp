@@ -91,10 +91,6 @@ torch::Tensor SynthbenchDpe::crop_motion(const torch::Tensor& image,
     return generator_->motion(crop_input(image, crop).to(device_));
 }
 
-torch::Tensor SynthbenchDpe::source_crop_grid(const torch::Tensor& points) const {
-    return motion_fit_points(source_crop_, points);
-}
-
 void SynthbenchDpe::set_source(const torch::Tensor& image, const torch::Tensor& points,
                                const std::string& name) {
     naming(name, [&] {
@@ -193,10 +189,12 @@ torch::Tensor SynthbenchDpe::predict(const std::string& task, const torch::Tenso
     if (fit_source.defined())
         motion = naming(name, [&] {
             return dpe::fit_motion_to_points(
-                generator_, source_, motion, stage, source_crop_grid(fit_source).to(device_),
-                source_crop_grid(fit_target).to(device_), fit,
-                fit_expression.defined() ? source_crop_grid(fit_expression).to(device_)
-                                         : torch::Tensor());
+                generator_, source_, motion, stage,
+                motion_fit_points(source_crop_, fit_source).to(device_),
+                motion_fit_points(source_crop_, fit_target).to(device_), fit,
+                fit_expression.defined()
+                    ? motion_fit_points(source_crop_, fit_expression).to(device_)
+                    : torch::Tensor());
         });
     return render_and_paste(task, motion, name);
 }

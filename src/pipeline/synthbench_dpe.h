@@ -117,8 +117,6 @@ private:
     torch::Tensor render_and_paste(const std::string& task, const torch::Tensor& motion,
                                    const std::string& name);
     torch::Tensor crop_motion(const torch::Tensor& image, const face::CropTransform& crop);
-    // Image px [N, 2+] -> the source crop's grid_sample coordinates [1, N, 2].
-    torch::Tensor source_crop_grid(const torch::Tensor& points) const;
     const torch::Tensor& reference_motion(int64_t identity);
 
     std::filesystem::path weights_, dataset_root_;
