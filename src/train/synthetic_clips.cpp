@@ -27,6 +27,22 @@ uint64_t stream_seed(uint64_t seed, int64_t index, uint64_t purpose) {
 }
 }  // namespace
 
+std::vector<float> carry_pose(const float* row, const float* row_first,
+                              const face::CropTransform& crop, const float* pose,
+                              const float* pose_first, const face::CropTransform& pose_crop) {
+    // Box crops have no rotation, so the map from the pose clip's frame to this clip's frame is a
+    // uniform scale k and a shift; a move of so many crop widths there is a move of k times its
+    // pixels here.
+    const auto map = pose_crop.image_to_crop.then(crop.crop_to_image);
+    const double k = std::sqrt(std::abs(map.m[0] * map.m[4] - map.m[1] * map.m[3]));
+    std::vector<float> out(row, row + face::face_layout_size());
+    std::copy(pose, pose + 3, out.begin());  // pitch, yaw, roll
+    for (int c = 3; c < 6; ++c)              // translation x, y, z
+        out[c] = static_cast<float>(row_first[c] + k * (pose[c] - pose_first[c]));
+    out[6] = static_cast<float>(row_first[6] * (pose[6] / pose_first[6]));  // scale
+    return out;
+}
+
 struct SyntheticClipSampler::Impl {
     explicit Impl(const SyntheticClipOptions& o) : options(o) {
         photo = synth::AppearanceSources::load(o.photo_textures, o.backgrounds);
@@ -116,25 +132,6 @@ struct SyntheticClipSampler::Impl {
         return mixed;
     }
 
-    // Row `row` with the pose of `pose`, a row of the clip cut by `from`, carried into the crop
-    // `to`: the head lands where it is in the other crop, at its size there. Box crops have no
-    // rotation, so the map between them is a uniform scale k and a shift: the weak-perspective
-    // projection F(scale R v) + t becomes F(k scale R v) + (k t + c).
-    static std::vector<float> with_pose(const float* row, const float* pose,
-                                        const face::CropTransform& from,
-                                        const face::CropTransform& to) {
-        const auto map = from.image_to_crop.then(to.crop_to_image);
-        const double k = std::sqrt(std::abs(map.m[0] * map.m[4] - map.m[1] * map.m[3]));
-        std::vector<float> out(row, row + face::face_layout_size());
-        std::copy(pose, pose + 3, out.begin());  // pitch, yaw, roll
-        const auto at = map.apply(face::Point2{pose[3], pose[4]});
-        out[3] = static_cast<float>(at[0]);
-        out[4] = static_cast<float>(at[1]);
-        out[5] = static_cast<float>(k * pose[5]);
-        out[6] = static_cast<float>(k * pose[6]);
-        return out;
-    }
-
     // The clip of an identity, opened at most once while it stays in use: opening one (textures,
     // background, motion) costs ten times a frame, so consecutive batches share their clips.
     Clip& clip(int64_t identity) {
@@ -185,10 +182,11 @@ struct SyntheticClipSampler::Impl {
                 const float* row_d = row(B, d);
                 const auto driving = crop_render(B, row_d);
                 const auto s1 = crop_render(A, with_expression(row_s, row_d).data());
-                const auto s2 = crop_render(
-                    A,
-                    with_expression(with_pose(row_s, row_d, B.crop, A.crop).data(), row_d).data());
-                const auto b_in_s_pose = with_pose(row_d, row_s, A.crop, B.crop);
+                const auto a_in_d_pose =
+                    carry_pose(row_s, row(A, 0), A.crop, row_d, row(B, 0), B.crop);
+                const auto s2 = crop_render(A, with_expression(a_in_d_pose.data(), row_d).data());
+                const auto b_in_s_pose =
+                    carry_pose(row_d, row(B, 0), B.crop, row_s, row(A, 0), A.crop);
                 const auto d1 = crop_render(B, b_in_s_pose.data());
                 const auto d2 = crop_render(B, with_expression(b_in_s_pose.data(), row_s).data());
                 rendered = {source, driving, s1, s2, d1, d2};

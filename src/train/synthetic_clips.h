@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "face/alignment.h"
+
 namespace avatar::train {
 
 struct SyntheticClipOptions {
@@ -51,8 +53,9 @@ struct SyntheticClipOptions {
 //   driving_edit  D'  = p(D, S): D's person, S's pose, D's expression and gaze, D's crop;
 //   driving_cycle D'' = e(D', S): D's person, S's pose, S's expression and gaze, D's crop.
 // Within one clip S'' is D, D'' is S, and S' and D' are one frame (equal tensors). Across
-// identities a pose is carried from one clip's crop to the other's (the head lands where, and as
-// large as, it is in the other crop), as the network sees pose only through the crops.
+// identities a pose is carried from one clip to the other by carry_pose (below): the rotation
+// as it is, the head's move and growth since the clip's first frame as the network sees them
+// through the crops, each person keeping their own size and place in their own crop.
 struct ClipPairs {
     // The frames, [B, 3, S, S], and their points, [B, 468, 2].
     torch::Tensor source, driving;
@@ -63,6 +66,19 @@ struct ClipPairs {
         driving_cycle_points;
     torch::Tensor same_identity;  // [B] bool: S and D are frames of one clip
 };
+
+// The coefficient row `row` of a clip whose first frame is `row_first` and whose crop is `crop`,
+// given the head pose of `pose`, a row of another clip (first frame `pose_first`, crop
+// `pose_crop`): the rotation of `pose`, and a head that has moved and grown since `row_first` as
+// `pose`'s head did since `pose_first`, measured in crop widths (each crop is cut around its
+// clip's first frame at crop_scale times the face). So each person keeps their own size and
+// place in their own crop, as synthbench's cross-identity truths keep the source's (before
+// session 21 the head took the other head's place and pixel scale, so a person with a larger
+// face than the driver's was drawn larger than their crop shows them). Identity, expression and
+// gaze stay `row`'s. Pose layout: face/face_model.h.
+std::vector<float> carry_pose(const float* row, const float* row_first,
+                              const face::CropTransform& crop, const float* pose,
+                              const float* pose_first, const face::CropTransform& pose_crop);
 
 class SyntheticClipSampler {
 public:

@@ -7,7 +7,9 @@
 #include <map>
 
 #include "core/error.h"
+#include "face/alignment.h"
 #include "face/face_fixtures.h"
+#include "face/face_model.h"
 #include "npm_models.h"
 #include "scratch_dir.h"
 #include "train/adversarial.h"
@@ -241,11 +243,51 @@ TEST(SyntheticClips, CycleTruthWithinAClip) {
     }
 }
 
+// The root-mean-square distance of points [N, 2] from their centroid: a face's size.
+double spread(const torch::Tensor& p) {
+    return (p - p.mean(0)).pow(2).sum(1).mean().sqrt().item<double>();
+}
+
+// A pose carried across clips keeps each person's own size and place: the rotation is the
+// pose's, the head moves and grows by what the pose's head did since its clip's first frame, in
+// crop widths. Crop A is 100 image px wide, crop B 200: a move of 10 px in B's frames is 5 in
+// A's.
+TEST(SyntheticClips, CarryPoseKeepsEachPersonsSizeAndPlace) {
+    const auto a_crop = face::crop_from_quad({{{50, 50}, {50, 150}, {150, 150}, {150, 50}}}, 32);
+    const auto b_crop = face::crop_from_quad({{{0, 0}, {0, 200}, {200, 200}, {200, 0}}}, 32);
+    const int64_t width = face::face_layout_size();
+    std::vector<float> a_row(width), a_first(width), b_first(width), b_row(width);
+    for (int64_t c = 0; c < width; ++c) {
+        a_row[c] = 0.01f * static_cast<float>(c);  // identity, expression and gaze to keep
+        b_row[c] = -0.02f * static_cast<float>(c);
+    }
+    const std::vector<float> a_first_pose{0.0f, 0.1f, 0.0f, 100.0f, 110.0f, 5.0f, 3.0f};
+    const std::vector<float> b_first_pose{0.2f, 0.0f, 0.0f, 80.0f, 100.0f, 10.0f, 6.0f};
+    const std::vector<float> b_pose{0.1f, -0.2f, 0.3f, 90.0f, 96.0f, 14.0f, 7.2f};
+    std::copy(a_first_pose.begin(), a_first_pose.end(), a_first.begin());
+    std::copy(b_first_pose.begin(), b_first_pose.end(), b_first.begin());
+    std::copy(b_pose.begin(), b_pose.end(), b_row.begin());
+    const auto carried = train::carry_pose(a_row.data(), a_first.data(), a_crop, b_row.data(),
+                                           b_first.data(), b_crop);
+    ASSERT_EQ(static_cast<int64_t>(carried.size()), width);
+    const std::vector<float> expected_pose{0.1f, -0.2f, 0.3f, 105.0f, 108.0f, 7.0f, 3.6f};
+    for (int c = 0; c < 7; ++c)
+        EXPECT_NEAR(carried[c], expected_pose[c], 1e-4) << c;
+    for (int64_t c = 7; c < width; ++c)
+        EXPECT_EQ(carried[c], a_row[c]) << c;
+    // The pose clip's own first frame carries over as this clip's first frame, turned.
+    const auto at_first = train::carry_pose(a_row.data(), a_first.data(), a_crop, b_first.data(),
+                                            b_first.data(), b_crop);
+    EXPECT_FLOAT_EQ(at_first[0], 0.2f);
+    for (int c = 3; c < 7; ++c)
+        EXPECT_FLOAT_EQ(at_first[c], a_first_pose[c]) << c;
+}
+
 // Mixed batches: at fraction 0 exactly the same-identity batch; at 1 every driving frame is
 // another person's (the sources stay), and each truth has the geometry it is meant to have:
 // S' the source's pose, S'' the driving frame's pose carried into the source's crop, D' and D''
-// the source's pose carried into the driving crop. Two people's faces differ in shape, so the
-// points only come close.
+// the source's pose carried into the driving crop (carry_pose: each person keeps their own size,
+// so the points of two people only come close).
 TEST(SyntheticClips, CycleTruthAcrossIdentities) {
     const auto o = small_clips();
     train::SyntheticClipSampler sampler(o);
@@ -253,18 +295,25 @@ TEST(SyntheticClips, CycleTruthAcrossIdentities) {
     const auto none = sampler.mixed(5, 4, 0.0);
     EXPECT_TRUE(torch::equal(none.driving, same.driving));
     EXPECT_TRUE(torch::equal(none.source_edit, same.source_edit));
-    const auto cross = sampler.mixed(5, 4, 1.0);
-    EXPECT_TRUE(torch::equal(cross.source, same.source));
+    const auto cross = sampler.mixed(5, 8, 1.0);
+    EXPECT_TRUE(torch::equal(cross.source.narrow(0, 0, 4), same.source));
     EXPECT_FALSE(cross.same_identity.any().item<bool>());
-    for (int64_t i = 0; i < 4; ++i) {
-        // Grid units (the crop is 2 wide, the face about 1.2): measured 0.008-0.014 for two
-        // people in one pose and place, 0.0003 at most for one person.
+    for (int64_t i = 0; i < 8; ++i) {
+        // Grid units (the crop is 2 wide, the face about 1.2): measured 0.012-0.037 for two
+        // people in one pose (each keeps their own place), 0.0003 at most for one person.
         const auto& pS = cross.source_points[i];
         const auto& pD = cross.driving_points[i];
         EXPECT_LT(median_distance(cross.source_edit_points[i], pS), 0.002) << i;
-        EXPECT_LT(median_distance(cross.source_cycle_points[i], pD), 0.025) << i;
-        EXPECT_LT(median_distance(cross.driving_edit_points[i], pS), 0.025) << i;
-        EXPECT_LT(median_distance(cross.driving_cycle_points[i], pS), 0.025) << i;
+        EXPECT_LT(median_distance(cross.source_cycle_points[i], pD), 0.05) << i;
+        EXPECT_LT(median_distance(cross.driving_edit_points[i], pS), 0.05) << i;
+        EXPECT_LT(median_distance(cross.driving_cycle_points[i], pS), 0.05) << i;
+        // Each person keeps their own size in their own crop: S'' is the source's person at
+        // the size the driving head's scale change since its clip's first frame gives, D' the
+        // driving person likewise, so both stay within the clips' scale drift of S and D
+        // (measured at most 1.8 % on these 8 pairs; carrying the other head's pixel scale, as
+        // before session 21, put them 4-9 % off in 5 of the 8).
+        EXPECT_NEAR(spread(cross.source_cycle_points[i]) / spread(pS), 1.0, 0.03) << i;
+        EXPECT_NEAR(spread(cross.driving_edit_points[i]) / spread(pD), 1.0, 0.03) << i;
     }
     EXPECT_THROW(sampler.mixed(5, 4, 1.5), Error);
 }
