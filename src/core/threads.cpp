@@ -3,14 +3,65 @@
 #include <ATen/Parallel.h>
 #include <opencv2/core/utility.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <thread>
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace avatar {
 
+namespace {
+
+// CPUs this process may run on (`taskset`, `docker --cpuset-cpus`), 0 if unknown.
+// std::thread::hardware_concurrency counts the machine's online CPUs instead, so a process
+// pinned to one core of many would start one spinning OpenMP thread per core on that core.
+int cpus_in_affinity_mask() {
+#if defined(__linux__)
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set);
+#endif
+    return 0;
+}
+
+}  // namespace
+
+int cpu_quota_threads(const std::string& cpu_max_line) {
+    // cgroup v2 cpu.max: "<quota> <period>" in microseconds, or "max <period>" for no limit.
+    // A quota of 1.5 CPUs still gets 2 threads: the half core is worth using.
+    std::string quota;
+    double period = 0;
+    std::istringstream in(cpu_max_line);
+    if (!(in >> quota >> period) || quota == "max" || period <= 0)
+        return 0;
+    char* end = nullptr;
+    const double q = std::strtod(quota.c_str(), &end);
+    if (end == quota.c_str() || *end != '\0' || q <= 0)
+        return 0;
+    return std::max(1, static_cast<int>(std::ceil(q / period)));
+}
+
 int hardware_threads() {
-    const unsigned n = std::thread::hardware_concurrency();
-    return n == 0 ? 1 : static_cast<int>(n);
+    const unsigned online = std::thread::hardware_concurrency();
+    int n = online == 0 ? 1 : static_cast<int>(online);
+    if (const int allowed = cpus_in_affinity_mask(); allowed > 0)
+        n = std::min(n, allowed);
+    // A container's CPU quota (cgroup v2, where the process's own cgroup is mounted at the root
+    // of /sys/fs/cgroup, as in Docker and Kubernetes): more threads than the quota only queue.
+    std::ifstream cpu_max("/sys/fs/cgroup/cpu.max");
+    std::string line;
+    if (cpu_max && std::getline(cpu_max, line))
+        if (const int quota = cpu_quota_threads(line); quota > 0)
+            n = std::min(n, quota);
+    return std::max(1, n);
 }
 
 int default_threads() {

@@ -2,10 +2,17 @@
 // Thread count for LibTorch (intra-op and inter-op) and OpenCV. LibTorch's own default is not
 // trusted (Debian's build starts with 1 intra-op thread), so every entry point sets it explicitly.
 
+#include <string>
+
 namespace avatar {
 
-// Number of hardware threads (at least 1).
+// Number of CPUs this process can use (at least 1): the online CPUs, capped by the process's
+// affinity mask and by a cgroup v2 CPU quota (/sys/fs/cgroup/cpu.max) when there is one.
 int hardware_threads();
+
+// Threads worth running under a cgroup v2 `cpu.max` line ("150000 100000" -> 2); 0 when the
+// line sets no limit ("max 100000") or cannot be read.
+int cpu_quota_threads(const std::string& cpu_max_line);
 
 // OMP_NUM_THREADS when it is set to a positive number, else hardware_threads().
 int default_threads();

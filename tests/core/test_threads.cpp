@@ -1,5 +1,6 @@
 // Thread counts: the default honours OMP_NUM_THREADS (how users and `make test` cap OpenMP) and
-// falls back to every core when it is unset or not a positive number.
+// falls back to the CPUs the process may use (affinity mask, cgroup quota) when it is unset or
+// not a positive number.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,6 +8,10 @@
 #include <string>
 
 #include "core/threads.h"
+
+#if defined(__linux__)
+#include <sched.h>
+#endif
 
 namespace avatar {
 namespace {
@@ -46,6 +51,39 @@ TEST(Threads, DefaultHonoursOmpNumThreads) {
     EXPECT_EQ(default_threads(), hardware_threads());
     EXPECT_GE(hardware_threads(), 1);
 }
+
+TEST(Threads, CpuQuotaLine) {
+    EXPECT_EQ(cpu_quota_threads("max 100000"), 0);
+    EXPECT_EQ(cpu_quota_threads("100000 100000"), 1);
+    EXPECT_EQ(cpu_quota_threads("150000 100000"), 2);
+    EXPECT_EQ(cpu_quota_threads("400000 100000\n"), 4);
+    EXPECT_EQ(cpu_quota_threads("50000 100000"), 1);
+    for (const char* bad : {"", "garbage", "100000", "12x 100000", "-5 100000", "100000 0"})
+        EXPECT_EQ(cpu_quota_threads(bad), 0) << "'" << bad << "'";
+}
+
+#if defined(__linux__)
+// A process pinned to one core (`taskset -c 0`) must not start one OpenMP thread per core of
+// the machine on it.
+TEST(Threads, HardwareThreadsHonoursTheAffinityMask) {
+    cpu_set_t before;
+    CPU_ZERO(&before);
+    ASSERT_EQ(sched_getaffinity(0, sizeof(before), &before), 0);
+    int first = -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE && first < 0; ++cpu)
+        if (CPU_ISSET(cpu, &before))
+            first = cpu;
+    ASSERT_GE(first, 0);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof(one), &one), 0);
+    const int pinned = hardware_threads();
+    ASSERT_EQ(sched_setaffinity(0, sizeof(before), &before), 0);
+    EXPECT_EQ(pinned, 1);
+    EXPECT_LE(hardware_threads(), CPU_COUNT(&before));
+}
+#endif
 
 }  // namespace
 }  // namespace avatar

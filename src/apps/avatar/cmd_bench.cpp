@@ -3,12 +3,12 @@
 #include <sstream>
 
 #include <fstream>
-#include <thread>
 
 #include "apps/avatar/commands.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "core/threads.h"
 #include "metrics/benchmark.h"
 
 namespace avatar::cli {
@@ -51,7 +51,7 @@ void warn_if_busy() {
     double load = 0;
     if (!(in >> load))
         return;
-    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    const int cores = hardware_threads();
     if (load > 0.5 * cores)
         spdlog::warn(
             "the load average is {:.1f} on {} cores: other processes compete for the CPU, so "
