@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
     cli::GlobalOptions global;
     app.add_option("-t,--threads", global.threads,
                    "CPU threads for LibTorch and OpenCV (default: OMP_NUM_THREADS if set, else "
-                   "all " +
-                       std::to_string(hardware_threads()) + " cores)")
+                   "the " +
+                       std::to_string(hardware_threads()) + " cores this process may use)")
         ->check(CLI::Range(0, 4096));
     app.add_flag("-v,--verbose", global.verbose, "Debug logging");
     app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors; no progress display");
