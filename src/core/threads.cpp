@@ -15,6 +15,8 @@
 #include <sched.h>
 #endif
 
+#include "core/log.h"
+
 namespace avatar {
 
 namespace {
@@ -64,6 +66,20 @@ int hardware_threads() {
     return std::max(1, n);
 }
 
+double load_average() {
+    std::ifstream in("/proc/loadavg");
+    double load = 0;
+    return in >> load ? load : 0.0;
+}
+
+int threads_for_load(int cores, double load) {
+    // The 1-minute load average counts the runnable processes (ours has not started its work
+    // yet); rounding keeps an idle machine's background noise (0.3-0.5) from costing a core.
+    const long busy = std::lround(std::max(0.0, load));
+    const long idle = static_cast<long>(cores) - busy;
+    return static_cast<int>(std::clamp(idle, 1L, static_cast<long>(std::max(1, cores))));
+}
+
 int default_threads() {
     // OMP_NUM_THREADS is how users (and `make test`, which runs tests side by side) cap OpenMP;
     // LibTorch honours it only until set_num_threads is called, so honour it here too.
@@ -73,11 +89,17 @@ int default_threads() {
         if (end != env && *end == '\0' && n >= 1 && n <= 1024)
             return static_cast<int>(n);
     }
-    return hardware_threads();
+    // Only the idle cores: OpenMP threads wait for each other at every parallel region, so one
+    // that shares its core with another process holds all of them up (make demo's animation on
+    // the 2-core dev box with both cores busy: 0.8 frames/s at two threads, 18 at one).
+    return threads_for_load(hardware_threads(), load_average());
 }
 
 int set_threads(int threads) {
     const int n = threads > 0 ? threads : default_threads();
+    if (threads <= 0)
+        spdlog::debug("{} CPU threads ({} cores usable, load average {:.2f}; --threads sets it)", n,
+                      hardware_threads(), load_average());
     at::set_num_threads(n);
     // The inter-op pool can be sized only once, before first use; later calls are refused by
     // LibTorch, which is harmless here (we do not use inter-op parallelism for correctness).

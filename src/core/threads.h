@@ -14,7 +14,14 @@ int hardware_threads();
 // line sets no limit ("max 100000") or cannot be read.
 int cpu_quota_threads(const std::string& cpu_max_line);
 
-// OMP_NUM_THREADS when it is set to a positive number, else hardware_threads().
+// The 1-minute load average of the machine (/proc/loadavg), 0 where it cannot be read.
+double load_average();
+
+// The idle ones of `cores` under a load average of `load` (at least 1): cores - round(load).
+int threads_for_load(int cores, double load);
+
+// OMP_NUM_THREADS when it is set to a positive number, else the idle cores this process may
+// use: threads_for_load(hardware_threads(), load_average()).
 int default_threads();
 
 // Sets the intra-op threads of LibTorch and the threads of OpenCV; `threads` <= 0 means

@@ -18,7 +18,7 @@ namespace avatar::media {
 // or truncated data) throws Error naming the file. Not thread-safe; one reader per thread.
 class VideoReader {
 public:
-    // `threads`: decoder threads; 0 = all hardware threads.
+    // `threads`: decoder threads; 0 = every usable core (hardware_threads()).
     explicit VideoReader(const std::filesystem::path& path, int threads = 0);
     ~VideoReader();
     VideoReader(VideoReader&&) noexcept;

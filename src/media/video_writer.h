@@ -27,7 +27,7 @@ struct VideoWriterOptions {
     // packets that start after the end of the video are left out (for a clip cut short; the
     // audio then ends within one packet, ~20-60 ms, of the video).
     bool trim_audio_to_video = false;
-    int threads = 0;  // encoder threads; 0 = all hardware threads
+    int threads = 0;  // encoder threads; 0 = every usable core (hardware_threads())
 };
 
 // Frames go in one at a time; the file is written to a temporary sibling (same extension) and

@@ -1,6 +1,6 @@
 // Thread counts: the default honours OMP_NUM_THREADS (how users and `make test` cap OpenMP) and
-// falls back to the CPUs the process may use (affinity mask, cgroup quota) when it is unset or
-// not a positive number.
+// falls back to the idle ones of the CPUs the process may use (affinity mask, cgroup quota, load
+// average) when it is unset or not a positive number.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -43,13 +43,28 @@ TEST(Threads, DefaultHonoursOmpNumThreads) {
         OmpEnv env("3");
         EXPECT_EQ(default_threads(), 3);
     }
+    // Otherwise the idle cores, which depend on the machine's load at the moment of the call.
     for (const char* bad : {"0", "-2", "two", "4x", ""}) {
         OmpEnv env(bad);
-        EXPECT_EQ(default_threads(), hardware_threads()) << "'" << bad << "'";
+        EXPECT_GE(default_threads(), 1) << "'" << bad << "'";
+        EXPECT_LE(default_threads(), hardware_threads()) << "'" << bad << "'";
     }
     OmpEnv unset(nullptr);
-    EXPECT_EQ(default_threads(), hardware_threads());
+    EXPECT_GE(default_threads(), 1);
+    EXPECT_LE(default_threads(), hardware_threads());
     EXPECT_GE(hardware_threads(), 1);
+    EXPECT_GE(load_average(), 0.0);
+}
+
+TEST(Threads, DefaultLeavesBusyCoresAlone) {
+    EXPECT_EQ(threads_for_load(2, 0.0), 2);
+    EXPECT_EQ(threads_for_load(2, 0.44), 2);  // an idle machine's background noise
+    EXPECT_EQ(threads_for_load(2, 1.2), 1);   // one core busy
+    EXPECT_EQ(threads_for_load(2, 2.6), 1);   // every core busy: still one thread
+    EXPECT_EQ(threads_for_load(16, 3.0), 13);
+    EXPECT_EQ(threads_for_load(16, 40.0), 1);
+    EXPECT_EQ(threads_for_load(8, -1.0), 8);  // an unreadable load counts as idle
+    EXPECT_EQ(threads_for_load(0, 0.0), 1);
 }
 
 TEST(Threads, CpuQuotaLine) {

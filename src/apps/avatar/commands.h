@@ -13,7 +13,7 @@ namespace avatar::cli {
 
 // Flags common to every subcommand (accepted before or after the subcommand name).
 struct GlobalOptions {
-    int threads = 0;  // 0 = all hardware threads
+    int threads = 0;  // 0 = default_threads(): the idle usable cores (core/threads.h)
     bool verbose = false;
     bool quiet = false;
     bool json = false;

@@ -46,8 +46,10 @@ int main(int argc, char** argv) {
     cli::GlobalOptions global;
     app.add_option("-t,--threads", global.threads,
                    "CPU threads for LibTorch and OpenCV (default: OMP_NUM_THREADS if set, else "
-                   "the " +
-                       std::to_string(hardware_threads()) + " cores this process may use)")
+                   "the idle ones of the " +
+                       std::to_string(hardware_threads()) +
+                       " cores this process may use: their count less the 1-minute load "
+                       "average, at least 1)")
         ->check(CLI::Range(0, 4096));
     app.add_flag("-v,--verbose", global.verbose, "Debug logging");
     app.add_flag("-q,--quiet", global.quiet, "Only warnings and errors; no progress display");
