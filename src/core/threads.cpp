@@ -92,14 +92,16 @@ int default_threads() {
     // Only the idle cores: OpenMP threads wait for each other at every parallel region, so one
     // that shares its core with another process holds all of them up (make demo's animation on
     // the 2-core dev box with both cores busy: 0.8 frames/s at two threads, 18 at one).
-    return threads_for_load(hardware_threads(), load_average());
+    const int cores = hardware_threads();
+    const double load = load_average();
+    const int n = threads_for_load(cores, load);
+    spdlog::debug("{} CPU threads ({} cores usable, load average {:.2f}; --threads sets it)", n,
+                  cores, load);
+    return n;
 }
 
 int set_threads(int threads) {
     const int n = threads > 0 ? threads : default_threads();
-    if (threads <= 0)
-        spdlog::debug("{} CPU threads ({} cores usable, load average {:.2f}; --threads sets it)", n,
-                      hardware_threads(), load_average());
     at::set_num_threads(n);
     // The inter-op pool can be sized only once, before first use; later calls are refused by
     // LibTorch, which is harmless here (we do not use inter-op parallelism for correctness).

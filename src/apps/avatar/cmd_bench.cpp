@@ -2,8 +2,6 @@
 #include <cstdio>
 #include <sstream>
 
-#include <fstream>
-
 #include "apps/avatar/commands.h"
 #include "core/error.h"
 #include "core/files.h"
@@ -47,10 +45,7 @@ std::vector<int> parse_threads(const std::string& text) {
 // wait, suffer most from other load (a 2-thread run can be many times slower than a 1-thread
 // one). Say so before the numbers, from the 1-minute load average (Linux).
 void warn_if_busy() {
-    std::ifstream in("/proc/loadavg");
-    double load = 0;
-    if (!(in >> load))
-        return;
+    const double load = load_average();  // 0 where it cannot be read: no warning
     const int cores = hardware_threads();
     if (load > 0.5 * cores)
         spdlog::warn(
