@@ -43,6 +43,17 @@ std::vector<float> carry_pose(const float* row, const float* row_first,
     return out;
 }
 
+CrossRule parse_cross_rule(const std::string& name) {
+    if (name == "clip")
+        return CrossRule::kClip;
+    check(name == "portrait", "--cross-rule", "'" + name + "' is not one of clip, portrait");
+    return CrossRule::kPortrait;
+}
+
+const char* cross_rule_name(CrossRule rule) {
+    return rule == CrossRule::kClip ? "clip" : "portrait";
+}
+
 struct SyntheticClipSampler::Impl {
     explicit Impl(const SyntheticClipOptions& o) : options(o) {
         photo = synth::AppearanceSources::load(o.photo_textures, o.backgrounds);
@@ -83,6 +94,13 @@ struct SyntheticClipSampler::Impl {
         clip.rows = synth::generate_motion(motion_seed, options.clip_frames, motion);
         // The crop of the clip: around the first frame's face.
         clip.head->render(clip.rows.data(), frame);
+        clip.crop = crop_around_last_render(clip);
+        return clip;
+    }
+
+    // The FOMM-style square around the face of the clip's last render: crop_scale times the
+    // extent of its 468 points.
+    face::CropTransform crop_around_last_render(const Clip& clip) const {
         const auto& screen = clip.head->face_screen();
         double x0 = std::numeric_limits<double>::max(), y0 = x0;
         double x1 = std::numeric_limits<double>::lowest(), y1 = x1;
@@ -92,24 +110,43 @@ struct SyntheticClipSampler::Impl {
             y0 = std::min<double>(y0, screen[i + 1]);
             y1 = std::max<double>(y1, screen[i + 1]);
         }
-        clip.crop =
-            face::box_crop(x0, y0, x1 - x0, y1 - y0, options.image_size, {options.crop_scale, 0.0});
-        return clip;
+        return face::box_crop(x0, y0, x1 - x0, y1 - y0, options.image_size,
+                              {options.crop_scale, 0.0});
     }
 
     // The clip's person rendered with coefficient row `row` as the network's input [1, 3, S, S]
-    // in [-1, 1], cut with the clip's crop, and its face's points [1, 468, 2] in the crop's
-    // grid_sample coordinates.
-    std::pair<torch::Tensor, torch::Tensor> crop_render(Clip& clip, const float* row) {
+    // in [-1, 1], cut with `crop`, and its face's points [1, 468, 2] in the crop's grid_sample
+    // coordinates.
+    std::pair<torch::Tensor, torch::Tensor> crop_render(Clip& clip, const float* row,
+                                                        const face::CropTransform& crop) {
         clip.head->render(row, frame);
+        return cut_last_render(clip, crop);
+    }
+
+    // As above, cut with the clip's crop.
+    std::pair<torch::Tensor, torch::Tensor> crop_render(Clip& clip, const float* row) {
+        return crop_render(clip, row, clip.crop);
+    }
+
+    // As above, cut around the render's own face (CrossRule::kPortrait), whose crop is stored in
+    // `crop`.
+    std::pair<torch::Tensor, torch::Tensor> portrait_render(Clip& clip, const float* row,
+                                                            face::CropTransform& crop) {
+        clip.head->render(row, frame);
+        crop = crop_around_last_render(clip);
+        return cut_last_render(clip, crop);
+    }
+
+    std::pair<torch::Tensor, torch::Tensor> cut_last_render(const Clip& clip,
+                                                            const face::CropTransform& crop) {
         const auto rgb = frame.rgb_tensor().permute({2, 0, 1}).unsqueeze(0) * 2.0f - 1.0f;
         const auto& screen = clip.head->face_screen();
         const auto xyz = torch::from_blob(const_cast<float*>(screen.data()),
                                           {static_cast<int64_t>(screen.size() / 3), 3})
                              .narrow(1, 0, 2)
                              .to(torch::kFloat64);
-        const auto normalised = face::crop_grid_points(clip.crop, xyz);
-        return {face::warp_crop_antialiased(rgb, clip.crop, face::Border::kReplicate),
+        const auto normalised = face::crop_grid_points(crop, xyz);
+        return {face::warp_crop_antialiased(rgb, crop, face::Border::kReplicate),
                 normalised.to(torch::kFloat32).unsqueeze(0)};
     }
 
@@ -130,6 +167,14 @@ struct SyntheticClipSampler::Impl {
         std::vector<float> mixed(row, row + width);
         std::copy(expression + from, expression + width, mixed.begin() + from);
         return mixed;
+    }
+
+    // Row `row` turned as `pose` is (pose columns 0-2; translation and scale stay `row`'s):
+    // how synthbench's pair rule 2 carries a pose across people.
+    static std::vector<float> with_rotation(const std::vector<float>& row, const float* pose) {
+        std::vector<float> turned = row;
+        std::copy(pose, pose + 3, turned.begin());
+        return turned;
     }
 
     // The clip of an identity, opened at most once while it stays in use: opening one (textures,
@@ -177,6 +222,21 @@ struct SyntheticClipSampler::Impl {
                 const auto driving = crop_frame(A, d);
                 const auto edit = crop_render(A, with_expression(row_s, row(A, d)).data());
                 rendered = {source, driving, edit, driving, edit, source};
+            } else if (options.cross_rule == CrossRule::kPortrait) {
+                Clip& B = clip(other);
+                const float* row_d = row(B, d);
+                face::CropTransform source_crop, driving_crop;
+                const auto source_own = portrait_render(A, row_s, source_crop);
+                const auto driving = portrait_render(B, row_d, driving_crop);
+                const auto s1_row = with_expression(row_s, row_d);
+                const auto s1 = crop_render(A, s1_row.data(), source_crop);
+                const auto s2 = crop_render(A, with_rotation(s1_row, row_d).data(), source_crop);
+                const auto d1_row = with_rotation(
+                    std::vector<float>(row_d, row_d + face::face_layout_size()), row_s);
+                const auto d1 = crop_render(B, d1_row.data(), driving_crop);
+                const auto d2 =
+                    crop_render(B, with_expression(d1_row.data(), row_s).data(), driving_crop);
+                rendered = {source_own, driving, s1, s2, d1, d2};
             } else {
                 Clip& B = clip(other);
                 const float* row_d = row(B, d);

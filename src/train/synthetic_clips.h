@@ -22,6 +22,22 @@
 
 namespace avatar::train {
 
+// How a cross-identity pair (mixed, cross_identity) is cut and what its truths carry.
+enum class CrossRule {
+    // Every frame cut with its clip's one crop, as same-clip pairs are; the truths take the other
+    // head's rotation and its move and growth since its clip's first frame (carry_pose). The
+    // default, and the only rule before session 23.
+    kClip,
+    // Each frame cut around its own face, as `avatar animate` crops a still portrait and
+    // synthbench its pairs; the truths take the other head's rotation only, each person keeping
+    // their place and size in their own frame (synthbench's pair rule 2). The truths S', S'' are
+    // cut with the source's crop, D', D'' with the driving frame's.
+    kPortrait,
+};
+// "clip" or "portrait"; throws avatar::Error naming --cross-rule otherwise.
+CrossRule parse_cross_rule(const std::string& name);
+const char* cross_rule_name(CrossRule rule);
+
 struct SyntheticClipOptions {
     int image_size = 64;      // side of the square crops handed to the network
     int render_size = 256;    // side of the rendered frames the crops are cut from
@@ -38,6 +54,7 @@ struct SyntheticClipOptions {
     std::vector<std::string> photo_textures;
     std::vector<std::string> backgrounds;
     double photo_fraction = 0.5;
+    CrossRule cross_rule = CrossRule::kClip;
 };
 
 // A batch of frame pairs, float32 NCHW in [-1, 1], image_size x image_size, with the face's 468
@@ -53,9 +70,11 @@ struct SyntheticClipOptions {
 //   driving_edit  D'  = p(D, S): D's person, S's pose, D's expression and gaze, D's crop;
 //   driving_cycle D'' = e(D', S): D's person, S's pose, S's expression and gaze, D's crop.
 // Within one clip S'' is D, D'' is S, and S' and D' are one frame (equal tensors). Across
-// identities a pose is carried from one clip to the other by carry_pose (below): the rotation
-// as it is, the head's move and growth since the clip's first frame as the network sees them
-// through the crops, each person keeping their own size and place in their own crop.
+// identities (CrossRule::kClip) a pose is carried from one clip to the other by carry_pose
+// (below): the rotation as it is, the head's move and growth since the clip's first frame as
+// the network sees them through the crops, each person keeping their own size and place in their
+// own crop; with CrossRule::kPortrait only the rotation is carried and each frame has a crop of
+// its own.
 struct ClipPairs {
     // The frames, [B, 3, S, S], and their points, [B, 468, 2].
     torch::Tensor source, driving;

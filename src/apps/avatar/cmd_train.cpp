@@ -6,6 +6,7 @@
 #include "apps/avatar/commands.h"
 #include "core/error.h"
 #include "engines/dpe/trainer.h"
+#include "train/synthetic_clips.h"
 
 namespace avatar::cli {
 namespace {
@@ -21,6 +22,7 @@ struct TrainCliOptions {
     int64_t identities = 100000;
     std::vector<std::string> photo_textures, backgrounds;
     double photo_fraction = 0.5;
+    std::string cross_rule = "clip";
     engines::dpe::DpeTrainOptions train;
 };
 
@@ -34,6 +36,7 @@ int run_train(TrainCliOptions o, const GlobalOptions& global, bool steps_given,
     o.train.data.photo_textures = o.photo_textures;
     o.train.data.backgrounds = o.backgrounds;
     o.train.data.photo_fraction = o.photo_fraction;
+    o.train.data.cross_rule = train::parse_cross_rule(o.cross_rule);
     o.train.show_progress = !global.quiet && !global.json;
     // A resumed run keeps its own schedule unless told otherwise: this call's defaults would
     // silently move the start of stage 2.
@@ -142,6 +145,13 @@ void add_train_command(CLI::App& app, const GlobalOptions& global, CommandList& 
                     "Share of the pairs whose driving frame is another person's, held to the\n"
                     "truth the synthetic world renders for them (ours; 0: the paper's pairs)")
         ->check(CLI::Range(0.0, 1.0))
+        ->capture_default_str();
+    cmd->add_option("--cross-rule", o.cross_rule,
+                    "How those pairs are cut and what their truths carry: clip (every frame\n"
+                    "with its clip's one crop, the other head's rotation and its move since its\n"
+                    "clip's first frame) or portrait (each frame cut around its own face, the\n"
+                    "other head's rotation only: synthbench's pairs; with --resume: the run's own)")
+        ->check(CLI::IsMember({"clip", "portrait"}))
         ->capture_default_str();
     cmd->add_option("--lambda-motion-code", o.train.lambda_motion_code,
                     "Weight of a loss asking the best linear read-out of the motion code's change\n"

@@ -72,7 +72,8 @@ nlohmann::json options_json(const DpeTrainOptions& o) {
               {"seed", std::to_string(o.data.seed)},
               {"photo_textures", o.data.photo_textures},
               {"backgrounds", o.data.backgrounds},
-              {"photo_fraction", o.data.photo_fraction}}},
+              {"photo_fraction", o.data.photo_fraction},
+              {"cross_rule", train::cross_rule_name(o.data.cross_rule)}}},
             {"batch", o.batch},
             {"joint_steps", o.joint_steps},
             {"refine_steps", o.refine_steps},
@@ -116,6 +117,8 @@ void restore_options(DpeTrainOptions& o, const nlohmann::json& j) {
     o.data.photo_textures = d.value("photo_textures", std::vector<std::string>{});
     o.data.backgrounds = d.value("backgrounds", std::vector<std::string>{});
     o.data.photo_fraction = d.value("photo_fraction", 0.5);
+    // Absent in runs started before session 23: the only rule there was.
+    o.data.cross_rule = train::parse_cross_rule(d.value("cross_rule", std::string("clip")));
     o.batch = j.at("batch").get<int64_t>();
     o.joint_lr = j.at("joint_lr").get<double>();
     o.refine_lr = j.at("refine_lr").get<double>();
