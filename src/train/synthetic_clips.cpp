@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <limits>
 #include <map>
 #include <vector>
 
@@ -98,20 +97,20 @@ struct SyntheticClipSampler::Impl {
         return clip;
     }
 
+    // The face's 468 points in the clip's last render, [468, 2] image pixels (float64).
+    static torch::Tensor last_render_points(const Clip& clip) {
+        const auto& screen = clip.head->face_screen();
+        return torch::from_blob(const_cast<float*>(screen.data()),
+                                {static_cast<int64_t>(screen.size() / 3), 3})
+            .narrow(1, 0, 2)
+            .to(torch::kFloat64);
+    }
+
     // The FOMM-style square around the face of the clip's last render: crop_scale times the
     // extent of its 468 points.
     face::CropTransform crop_around_last_render(const Clip& clip) const {
-        const auto& screen = clip.head->face_screen();
-        double x0 = std::numeric_limits<double>::max(), y0 = x0;
-        double x1 = std::numeric_limits<double>::lowest(), y1 = x1;
-        for (size_t i = 0; i + 2 < screen.size(); i += 3) {
-            x0 = std::min<double>(x0, screen[i]);
-            x1 = std::max<double>(x1, screen[i]);
-            y0 = std::min<double>(y0, screen[i + 1]);
-            y1 = std::max<double>(y1, screen[i + 1]);
-        }
-        return face::box_crop(x0, y0, x1 - x0, y1 - y0, options.image_size,
-                              {options.crop_scale, 0.0});
+        return face::box_crop_from_points(last_render_points(clip), options.image_size,
+                                          {options.crop_scale, 0.0});
     }
 
     // The clip's person rendered with coefficient row `row` as the network's input [1, 3, S, S]
@@ -140,12 +139,7 @@ struct SyntheticClipSampler::Impl {
     std::pair<torch::Tensor, torch::Tensor> cut_last_render(const Clip& clip,
                                                             const face::CropTransform& crop) {
         const auto rgb = frame.rgb_tensor().permute({2, 0, 1}).unsqueeze(0) * 2.0f - 1.0f;
-        const auto& screen = clip.head->face_screen();
-        const auto xyz = torch::from_blob(const_cast<float*>(screen.data()),
-                                          {static_cast<int64_t>(screen.size() / 3), 3})
-                             .narrow(1, 0, 2)
-                             .to(torch::kFloat64);
-        const auto normalised = face::crop_grid_points(crop, xyz);
+        const auto normalised = face::crop_grid_points(crop, last_render_points(clip));
         return {face::warp_crop_antialiased(rgb, crop, face::Border::kReplicate),
                 normalised.to(torch::kFloat32).unsqueeze(0)};
     }
@@ -171,8 +165,8 @@ struct SyntheticClipSampler::Impl {
 
     // Row `row` turned as `pose` is (pose columns 0-2; translation and scale stay `row`'s):
     // how synthbench's pair rule 2 carries a pose across people.
-    static std::vector<float> with_rotation(const std::vector<float>& row, const float* pose) {
-        std::vector<float> turned = row;
+    static std::vector<float> with_rotation(const float* row, const float* pose) {
+        std::vector<float> turned(row, row + face::face_layout_size());
         std::copy(pose, pose + 3, turned.begin());
         return turned;
     }
@@ -230,9 +224,9 @@ struct SyntheticClipSampler::Impl {
                 const auto driving = portrait_render(B, row_d, driving_crop);
                 const auto s1_row = with_expression(row_s, row_d);
                 const auto s1 = crop_render(A, s1_row.data(), source_crop);
-                const auto s2 = crop_render(A, with_rotation(s1_row, row_d).data(), source_crop);
-                const auto d1_row = with_rotation(
-                    std::vector<float>(row_d, row_d + face::face_layout_size()), row_s);
+                const auto s2 =
+                    crop_render(A, with_rotation(s1_row.data(), row_d).data(), source_crop);
+                const auto d1_row = with_rotation(row_d, row_s);
                 const auto d1 = crop_render(B, d1_row.data(), driving_crop);
                 const auto d2 =
                     crop_render(B, with_expression(d1_row.data(), row_s).data(), driving_crop);

@@ -30,11 +30,12 @@ train::ClipPairs slice(const train::ClipPairs& all, int64_t from, int64_t count)
 }
 
 struct Scores {
-    double flow_points = 0, expression_points = 0, expression_points_still = 0, edit_l1 = 0;
+    double flow_points = 0, expression_points = 0, expression_points_still = 0;
     // Each first edit alone: across people the expression edit S' and the pose edit D' answer
-    // different tasks (synthbench's expression_only and pose_only), and edit_l1's mean of the two
-    // can improve while one of them gets worse.
+    // different tasks (synthbench's expression_only and pose_only), and edit_l1, the mean of the
+    // two, can improve while one of them gets worse.
     double expression_edit_l1 = 0, pose_edit_l1 = 0, expression_edit_psnr = 0, pose_edit_psnr = 0;
+    double edit_l1() const { return 0.5 * (expression_edit_l1 + pose_edit_l1); }
 };
 
 // The mean over the batch of each image's PSNR (images in [-1, 1], so on [0, 1] the squared
@@ -68,11 +69,8 @@ Scores score_half(Generator& g, const train::ClipPairs& pairs) {
         sum.expression_points +=
             weight * expression_point_loss(traced, part, FlowTerms::kFirstEdits).item<double>();
         sum.expression_points_still += weight * still_expression_points(part).item<double>();
-        const double expression_l1 = (S1 - part.source_edit).abs().mean().item<double>();
-        const double pose_l1 = (D1 - part.driving_edit).abs().mean().item<double>();
-        sum.edit_l1 += weight * 0.5 * (expression_l1 + pose_l1);
-        sum.expression_edit_l1 += weight * expression_l1;
-        sum.pose_edit_l1 += weight * pose_l1;
+        sum.expression_edit_l1 += weight * (S1 - part.source_edit).abs().mean().item<double>();
+        sum.pose_edit_l1 += weight * (D1 - part.driving_edit).abs().mean().item<double>();
         sum.expression_edit_psnr += weight * mean_psnr(S1, part.source_edit);
         sum.pose_edit_psnr += weight * mean_psnr(D1, part.driving_edit);
     }
@@ -110,8 +108,8 @@ std::string HeldOutPairs::score(Generator& generator, int64_t step) const {
                   "%lld,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.5f,%.4f,%.4f,%.5f,%.5f,%.4f,"
                   "%.4f\n",
                   static_cast<long long>(step), within.flow_points, within.expression_points,
-                  within.expression_points_still, within.edit_l1, across.flow_points,
-                  across.expression_points, across.expression_points_still, across.edit_l1,
+                  within.expression_points_still, within.edit_l1(), across.flow_points,
+                  across.expression_points, across.expression_points_still, across.edit_l1(),
                   within.expression_edit_l1, within.pose_edit_l1, within.expression_edit_psnr,
                   within.pose_edit_psnr, across.expression_edit_l1, across.pose_edit_l1,
                   across.expression_edit_psnr, across.pose_edit_psnr);
